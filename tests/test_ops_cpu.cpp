@@ -6,6 +6,8 @@
 
 #include "kernels/elementwise.h"
 #include "kernels/reduce.h"
+#include "tensor/parallel.h"
+#include <mutex>
 #include "tensor/ops.h"
 #include "test_util.h"
 
@@ -82,4 +84,24 @@ TEST(OpsErrors, MismatchesNameTheOp) {
   Tensor h = Tensor::zeros({2, 3}, DType::f16);
   EXPECT_THROW(mul(a, h), DtypeError);
   EXPECT_THROW(relu(Tensor()), ValueError);
+}
+
+TEST(Parallel, CoversRangeOnceAndPropagatesErrors) {
+  std::vector<int> hits(100003, 0);
+  parallel_for(0, static_cast<std::int64_t>(hits.size()), 1000, [&](std::int64_t b, std::int64_t e) {
+    for (std::int64_t i = b; i < e; ++i) hits[i]++;
+  });
+  for (int h : hits) ASSERT_EQ(h, 1);
+  EXPECT_THROW(parallel_for(0, 100, 1, [](std::int64_t b, std::int64_t) {
+                 if (b > 50) throw ValueError("boom");
+               }),
+               ValueError);
+  // Still usable after an exception.
+  std::int64_t total = 0;
+  std::mutex mu;
+  parallel_for(0, 1000, 10, [&](std::int64_t b, std::int64_t e) {
+    std::lock_guard<std::mutex> g(mu);
+    total += e - b;
+  });
+  EXPECT_EQ(total, 1000);
 }
