@@ -12,18 +12,27 @@
 
 namespace tilenet::optim {
 
+// Device-side controls for mixed precision, so a training step needs no host synchronisation
+// (and can be captured in a CUDA graph). Undefined tensors are unused.
+struct StepControl {
+  Tensor inv_scale;  // f32 [1] on the params' device: every gradient is multiplied by it (1/loss_scale)
+  Tensor skip;       // f32 [1]: when nonzero (a gradient was inf/nan) the whole update is skipped,
+                     // including the step counter used for bias correction
+};
+
 class Optimizer {
  public:
   virtual ~Optimizer() = default;
 
   // params (f32 [P]) updated in place from grads (f32 [P]); both on the same device.
-  // grad_scale multiplies every gradient before use (1 / loss_scale under mixed precision).
-  // Gradient clipping by global norm (clipnorm > 0) happens here, after scaling.
-  virtual void step(Tensor& params, const Tensor& grads, float grad_scale = 1.0f) = 0;
+  // Gradient clipping by global norm (clipnorm > 0) happens here, after unscaling.
+  virtual void step(Tensor& params, const Tensor& grads, const StepControl& control = {}) = 0;
 
   virtual std::string name() const = 0;
   float learning_rate() const { return lr_; }
   void set_learning_rate(float lr);
+  // Steps requested so far (skipped ones included; the bias-correction counter lives with the
+  // optimizer's state on the device and counts applied steps only).
   std::int64_t iterations() const { return iterations_; }
   // Clip the global gradient norm to this value before the update; 0 disables.
   void set_clipnorm(float clipnorm);
