@@ -1,0 +1,117 @@
+#!/usr/bin/env bash
+# Runs on a GPU machine from a folder packed by scripts/gpu_kit_pack.sh:
+#   1. every test executable (GPU cases included), JSON reports;
+#   2. compute-sanitizer memcheck, racecheck, initcheck and synccheck over the GPU tests
+#      (TILENET_TEST_SMALL=1 shrinks the shapes);
+#   3. every benchmark (Google Benchmark JSON);
+#   4. optional extra commands (samples, PyTorch comparisons) given with --extra "cmd".
+# Logs and JSON go to a scratch folder, packed at the end into results.tar.gz, which lands with
+# summary.txt in the results folder (default $OUT, else ./gpu-results): two files, so the device
+# tool's limit on returned files is never hit.
+# Usage: run.sh [--results DIR] [--only tests,sanitize,bench] [--filter GTEST_FILTER]
+#               [--bench-filter REGEX] [--sanitize-filter GTEST_FILTER] [--extra "CMD"]...
+set -uo pipefail
+kit="$(cd "$(dirname "$0")" && pwd)"
+results="${OUT:-$PWD/gpu-results}"
+only="tests,sanitize,bench"
+filter="*"
+bench_filter="."
+san_filter="*"
+extras=()
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --results) results="$2"; shift 2 ;;
+    --only) only="$2"; shift 2 ;;
+    --filter) filter="$2"; shift 2 ;;
+    --bench-filter) bench_filter="$2"; shift 2 ;;
+    --sanitize-filter) san_filter="$2"; shift 2 ;;
+    --extra) extras+=("$2"); shift 2 ;;
+    *) echo "unknown argument $1" >&2; exit 2 ;;
+  esac
+done
+mkdir -p "$results"
+work=$(mktemp -d /tmp/tilenet-run.XXXXXX)
+mkdir -p "$work/logs"
+summary="$work/summary.txt"
+: > "$summary"
+say() { echo "$*" | tee -a "$summary"; }
+
+# Libraries: the kit's own, the CUDA toolkit's, and cuBLAS/cuDNN from PyTorch's wheels if present.
+extra_libs="$kit/lib:/usr/local/cuda/lib64"
+for d in $(python3 - <<'PY' 2>/dev/null
+import importlib, os
+for m in ("nvidia.cudnn", "nvidia.cublas", "nvidia.cu13", "nvidia.cuda_runtime"):
+    try:
+        mod = importlib.import_module(m)
+        for p in mod.__path__:
+            for sub in ("lib", "lib64"):
+                if os.path.isdir(os.path.join(p, sub)):
+                    print(os.path.join(p, sub))
+    except Exception:
+        pass
+try:
+    import torch
+    print(os.path.join(os.path.dirname(torch.__file__), "lib"))
+except Exception:
+    pass
+PY
+); do extra_libs="$extra_libs:$d"; done
+export LD_LIBRARY_PATH="$extra_libs:${LD_LIBRARY_PATH:-}"
+
+say "tilenet GPU kit run: commit $(tr '\n' ' ' < "$kit/COMMIT"), $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv,noheader 2>&1 | tee -a "$summary"
+nvidia-smi > "$work/logs/nvidia-smi.txt" 2>&1
+for exe in "$kit"/bin/*; do
+  missing=$(ldd "$exe" 2>/dev/null | grep 'not found' | awk '{print $1}' | tr '\n' ' ')
+  [ -n "$missing" ] && say "WARNING $(basename "$exe") misses: $missing"
+done
+
+status=0
+if [[ ",$only," == *",tests,"* ]]; then
+  say "== tests"
+  for exe in "$kit"/bin/test_*; do
+    name=$(basename "$exe")
+    "$exe" --gtest_filter="$filter" --gtest_output="json:$work/logs/$name.json" > "$work/logs/$name.log" 2>&1
+    rc=$?
+    line=$(grep -E '^\[  (PASSED|FAILED)  \]|tests? ran|SKIPPED' "$work/logs/$name.log" | tr '\n' ' ' | cut -c1-220)
+    say "$name rc=$rc $line"
+    [ $rc -ne 0 ] && { status=1; grep -E '^\[  FAILED  \]' "$work/logs/$name.log" | head -20 | tee -a "$summary"; }
+  done
+fi
+
+if [[ ",$only," == *",sanitize,"* ]] && command -v compute-sanitizer >/dev/null; then
+  say "== compute-sanitizer (TILENET_TEST_SMALL=1)"
+  for tool in memcheck racecheck initcheck synccheck; do
+    for exe in "$kit"/bin/test_*_gpu; do
+      name=$(basename "$exe")
+      log="$work/logs/san-$tool-$name.log"
+      TILENET_TEST_SMALL=1 timeout 900 compute-sanitizer --tool "$tool" --error-exitcode 99 \
+        "$exe" --gtest_filter="$san_filter" > "$log" 2>&1
+      rc=$?
+      errs=$(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$log" | tail -1)
+      say "$tool $name rc=$rc ${errs:-no summary line}"
+      [ $rc -ne 0 ] && status=1
+    done
+  done
+fi
+
+if [[ ",$only," == *",bench,"* ]]; then
+  say "== benchmarks"
+  for exe in "$kit"/bin/bench_*; do
+    name=$(basename "$exe")
+    "$exe" --benchmark_filter="$bench_filter" --benchmark_out="$work/$name.json" \
+      --benchmark_out_format=json > "$work/logs/$name.log" 2>&1
+    say "$name rc=$?"
+  done
+fi
+
+for cmd in "${extras[@]}"; do
+  say "== extra: $cmd"
+  (cd "$kit" && KIT="$kit" RESULTS="$work" bash -c "$cmd") >> "$work/logs/extra.log" 2>&1
+  say "rc=$?"
+done
+
+say "done, status $status"
+(cd "$work" && tar czf "$results/results.tar.gz" . 2>/dev/null)
+cp "$summary" "$results/summary.txt"
+exit $status
