@@ -15,7 +15,8 @@ struct Pool2dOptions {
 Shape pool2d_output_shape(const Shape& x, const Pool2dOptions& opt);
 
 // Max pooling. indices (i32, same shape as out) records, per output, the argmax as h * W + w
-// within its image and channel: what backward needs. Padding never wins.
+// within its image and channel: what backward needs. Padding never wins; the first maximum in
+// row-major window order wins ties; NaN propagates. indices may be undefined (inference).
 void max_pool2d_forward_into(const Tensor& x, Tensor& out, Tensor& indices, const Pool2dOptions& opt);
 // dx [N, H, W, C] overwritten: each dy routed to its argmax (summed where windows overlap).
 void max_pool2d_backward_into(const Tensor& dy, const Tensor& indices, Tensor& dx, const Pool2dOptions& opt);

@@ -1,0 +1,182 @@
+// Pooling on Tensors: argument checks naming the op, then cuda -> kernels/pool2d.cu,
+// cpu -> kernels/pool2d_ref.cpp.
+#include "tensor/pool.h"
+
+#include <climits>
+
+#include "kernels/pool2d.h"
+#include "tensor/stream.h"
+
+namespace tilenet {
+namespace {
+
+cudaStream_t stream_of(const Tensor& t) { return cuda::current_stream(t.device().index); }
+
+void check_float(const Tensor& t, const char* op, const char* name) {
+  check_defined(t, op, name);
+  TILENET_CHECK(t.dtype() == DType::f32 || t.dtype() == DType::f16, DtypeError, op, ": ", name,
+                " must be f32 or f16, got ", dtype_name(t.dtype()));
+}
+
+void check_indices(const Tensor& idx, const Tensor& like, const char* op) {
+  TILENET_CHECK(idx.dtype() == DType::i32, DtypeError, op, ": indices must be i32, got ", dtype_name(idx.dtype()));
+  check_same_device(idx, like, op);
+  TILENET_CHECK(idx.shape() == like.shape(), ShapeError, op, ": indices have shape ", idx.shape().str(),
+                ", expected ", like.shape().str());
+}
+
+void check_shape(const Tensor& t, const Shape& expected, const char* op, const char* name) {
+  TILENET_CHECK(t.shape() == expected, ShapeError, op, ": ", name, " has shape ", t.shape().str(), ", expected ",
+                expected.str());
+}
+
+kernels::Pool2dShape pool_shape(const Shape& x, const Pool2dOptions& opt, const char* op) {
+  TILENET_CHECK(x.ndim() == 4, ShapeError, op, ": input has shape ", x.str(), ", expected 4-D [N, H, W, C]");
+  for (int i = 0; i < 4; ++i)
+    TILENET_CHECK(x[i] >= 1 && x[i] <= INT_MAX, ShapeError, op, ": input shape ", x.str(),
+                  " has an extent outside [1, 2^31)");
+  kernels::Pool2dShape sh;
+  sh.n = static_cast<int>(x[0]);
+  sh.h = static_cast<int>(x[1]);
+  sh.w = static_cast<int>(x[2]);
+  sh.c = static_cast<int>(x[3]);
+  sh.r = opt.kernel_h;
+  sh.s = opt.kernel_w;
+  sh.stride_h = opt.stride_h;
+  sh.stride_w = opt.stride_w;
+  sh.pad_top = opt.pad_top;
+  sh.pad_left = opt.pad_left;
+  sh.pad_bottom = opt.pad_bottom;
+  sh.pad_right = opt.pad_right;
+  kernels::check_pool2d_shape(sh, op);
+  return sh;
+}
+
+Shape out_shape(const kernels::Pool2dShape& sh) { return Shape{sh.n, sh.p(), sh.q(), sh.c}; }
+
+// Calls f(tag) with a typed null pointer of t's element type (f32 or f16).
+template <typename F>
+void by_dtype(const Tensor& t, F&& f) {
+  if (t.dtype() == DType::f32)
+    f(static_cast<float*>(nullptr));
+  else
+    f(static_cast<half*>(nullptr));
+}
+
+}  // namespace
+
+Shape pool2d_output_shape(const Shape& x, const Pool2dOptions& opt) {
+  return out_shape(pool_shape(x, opt, "pool2d"));
+}
+
+void max_pool2d_forward_into(const Tensor& x, Tensor& out, Tensor& indices, const Pool2dOptions& opt) {
+  const char* op = "max_pool2d_forward";
+  check_float(x, op, "x");
+  check_defined(out, op, "out");
+  check_same_device(x, out, op);
+  check_same_dtype(x, out, op);
+  const kernels::Pool2dShape sh = pool_shape(x.shape(), opt, op);
+  check_shape(out, out_shape(sh), op, "out");
+  if (indices.defined()) check_indices(indices, out, op);
+  std::int32_t* idx = indices.defined() ? indices.data<std::int32_t>() : nullptr;
+  by_dtype(x, [&](auto* tag) {
+    using T = std::remove_pointer_t<decltype(tag)>;
+    if (x.is_cuda())
+      kernels::max_pool2d_forward(sh, x.data<T>(), out.data<T>(), idx, stream_of(x));
+    else
+      kernels::max_pool2d_forward_ref(sh, x.data<T>(), out.data<T>(), idx);
+  });
+}
+
+void max_pool2d_backward_into(const Tensor& dy, const Tensor& indices, Tensor& dx, const Pool2dOptions& opt) {
+  const char* op = "max_pool2d_backward";
+  check_float(dy, op, "dy");
+  check_defined(indices, op, "indices");
+  check_defined(dx, op, "dx");
+  check_same_device(dy, dx, op);
+  check_same_dtype(dy, dx, op);
+  const kernels::Pool2dShape sh = pool_shape(dx.shape(), opt, op);
+  check_shape(dy, out_shape(sh), op, "dy");
+  check_indices(indices, dy, op);
+  by_dtype(dy, [&](auto* tag) {
+    using T = std::remove_pointer_t<decltype(tag)>;
+    if (dy.is_cuda())
+      kernels::max_pool2d_backward(sh, dy.data<T>(), indices.data<std::int32_t>(), dx.data<T>(), stream_of(dy));
+    else
+      kernels::max_pool2d_backward_ref(sh, dy.data<T>(), indices.data<std::int32_t>(), dx.data<T>());
+  });
+}
+
+void avg_pool2d_forward_into(const Tensor& x, Tensor& out, const Pool2dOptions& opt) {
+  const char* op = "avg_pool2d_forward";
+  check_float(x, op, "x");
+  check_defined(out, op, "out");
+  check_same_device(x, out, op);
+  check_same_dtype(x, out, op);
+  const kernels::Pool2dShape sh = pool_shape(x.shape(), opt, op);
+  check_shape(out, out_shape(sh), op, "out");
+  by_dtype(x, [&](auto* tag) {
+    using T = std::remove_pointer_t<decltype(tag)>;
+    if (x.is_cuda())
+      kernels::avg_pool2d_forward(sh, x.data<T>(), out.data<T>(), stream_of(x));
+    else
+      kernels::avg_pool2d_forward_ref(sh, x.data<T>(), out.data<T>());
+  });
+}
+
+void avg_pool2d_backward_into(const Tensor& dy, Tensor& dx, const Pool2dOptions& opt) {
+  const char* op = "avg_pool2d_backward";
+  check_float(dy, op, "dy");
+  check_defined(dx, op, "dx");
+  check_same_device(dy, dx, op);
+  check_same_dtype(dy, dx, op);
+  const kernels::Pool2dShape sh = pool_shape(dx.shape(), opt, op);
+  check_shape(dy, out_shape(sh), op, "dy");
+  by_dtype(dy, [&](auto* tag) {
+    using T = std::remove_pointer_t<decltype(tag)>;
+    if (dy.is_cuda())
+      kernels::avg_pool2d_backward(sh, dy.data<T>(), dx.data<T>(), stream_of(dy));
+    else
+      kernels::avg_pool2d_backward_ref(sh, dy.data<T>(), dx.data<T>());
+  });
+}
+
+void global_avg_pool_forward_into(const Tensor& x, Tensor& out) {
+  const char* op = "global_avg_pool_forward";
+  check_float(x, op, "x");
+  check_defined(out, op, "out");
+  check_same_device(x, out, op);
+  check_same_dtype(x, out, op);
+  TILENET_CHECK(x.ndim() == 4 && x.numel() > 0, ShapeError, op, ": x has shape ", x.shape().str(),
+                ", expected non-empty 4-D [N, H, W, C]");
+  check_shape(out, Shape{x.dim(0), x.dim(3)}, op, "out");
+  const std::int64_t n = x.dim(0), hw = x.dim(1) * x.dim(2), c = x.dim(3);
+  by_dtype(x, [&](auto* tag) {
+    using T = std::remove_pointer_t<decltype(tag)>;
+    if (x.is_cuda())
+      kernels::global_avg_pool_forward(x.data<T>(), out.data<T>(), n, hw, c, stream_of(x));
+    else
+      kernels::global_avg_pool_forward_ref(x.data<T>(), out.data<T>(), n, hw, c);
+  });
+}
+
+void global_avg_pool_backward_into(const Tensor& dy, Tensor& dx) {
+  const char* op = "global_avg_pool_backward";
+  check_float(dy, op, "dy");
+  check_defined(dx, op, "dx");
+  check_same_device(dy, dx, op);
+  check_same_dtype(dy, dx, op);
+  TILENET_CHECK(dx.ndim() == 4 && dx.numel() > 0, ShapeError, op, ": dx has shape ", dx.shape().str(),
+                ", expected non-empty 4-D [N, H, W, C]");
+  check_shape(dy, Shape{dx.dim(0), dx.dim(3)}, op, "dy");
+  const std::int64_t n = dx.dim(0), hw = dx.dim(1) * dx.dim(2), c = dx.dim(3);
+  by_dtype(dy, [&](auto* tag) {
+    using T = std::remove_pointer_t<decltype(tag)>;
+    if (dy.is_cuda())
+      kernels::global_avg_pool_backward(dy.data<T>(), dx.data<T>(), n, hw, c, stream_of(dy));
+    else
+      kernels::global_avg_pool_backward_ref(dy.data<T>(), dx.data<T>(), n, hw, c);
+  });
+}
+
+}  // namespace tilenet

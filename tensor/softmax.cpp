@@ -1,0 +1,144 @@
+// Softmax family on Tensors: argument checks naming the op, then cuda -> kernels/softmax.cu,
+// cpu -> kernels/softmax_ref.cpp.
+#include "tensor/softmax.h"
+
+#include "kernels/softmax.h"
+#include "tensor/stream.h"
+
+namespace tilenet {
+namespace {
+
+cudaStream_t stream_of(const Tensor& t) { return cuda::current_stream(t.device().index); }
+
+void check_float(const Tensor& t, const char* op, const char* name) {
+  check_defined(t, op, name);
+  TILENET_CHECK(t.dtype() == DType::f32 || t.dtype() == DType::f16, DtypeError, op, ": ", name,
+                " must be f32 or f16, got ", dtype_name(t.dtype()));
+}
+
+// a and b: same device, dtype and shape.
+void check_like(const Tensor& a, const Tensor& b, const char* op, const char* name) {
+  check_defined(b, op, name);
+  check_same_device(a, b, op);
+  check_same_dtype(a, b, op);
+  check_same_shape(a, b, op);
+}
+
+void check_rows(const Tensor& x, const char* op) {
+  TILENET_CHECK(x.ndim() >= 1 && x.shape().cols() >= 1, ShapeError, op, ": input has shape ", x.shape().str(),
+                ", expected at least 1-D with a non-empty last dimension");
+}
+
+template <typename F>
+void by_dtype(const Tensor& t, F&& f) {
+  if (t.dtype() == DType::f32)
+    f(static_cast<float*>(nullptr));
+  else
+    f(static_cast<half*>(nullptr));
+}
+
+void forward(const Tensor& x, Tensor& y, bool log) {
+  const char* op = log ? "log_softmax" : "softmax";
+  check_float(x, op, "x");
+  check_like(x, y, op, "y");
+  check_rows(x, op);
+  const std::int64_t rows = x.shape().rows(), cols = x.shape().cols();
+  by_dtype(x, [&](auto* tag) {
+    using T = std::remove_pointer_t<decltype(tag)>;
+    if (x.is_cuda())
+      kernels::softmax_forward(x.data<T>(), y.data<T>(), rows, cols, log, stream_of(x));
+    else
+      kernels::softmax_forward_ref(x.data<T>(), y.data<T>(), rows, cols, log);
+  });
+}
+
+void backward(const Tensor& y, const Tensor& dy, Tensor& dx, bool log) {
+  const char* op = log ? "log_softmax_backward" : "softmax_backward";
+  check_float(y, op, "y");
+  check_like(y, dy, op, "dy");
+  check_like(y, dx, op, "dx");
+  check_rows(y, op);
+  const std::int64_t rows = y.shape().rows(), cols = y.shape().cols();
+  by_dtype(y, [&](auto* tag) {
+    using T = std::remove_pointer_t<decltype(tag)>;
+    if (y.is_cuda())
+      kernels::softmax_backward(y.data<T>(), dy.data<T>(), dx.data<T>(), rows, cols, log, stream_of(y));
+    else
+      kernels::softmax_backward_ref(y.data<T>(), dy.data<T>(), dx.data<T>(), rows, cols, log);
+  });
+}
+
+// Checks shared by both cross-entropy forms: logits [N, C], losses f32 [N], dlogits like logits.
+void check_cross_entropy(const Tensor& logits, Tensor& losses, Tensor& dlogits, const char* op) {
+  check_float(logits, op, "logits");
+  TILENET_CHECK(logits.ndim() == 2 && logits.dim(1) >= 1, ShapeError, op, ": logits have shape ",
+                logits.shape().str(), ", expected 2-D [N, C] with C >= 1");
+  check_defined(losses, op, "losses");
+  check_same_device(logits, losses, op);
+  TILENET_CHECK(losses.dtype() == DType::f32, DtypeError, op, ": losses must be f32, got ",
+                dtype_name(losses.dtype()));
+  TILENET_CHECK(losses.shape() == Shape{logits.dim(0)}, ShapeError, op, ": losses have shape ",
+                losses.shape().str(), ", expected (", logits.dim(0), ",)");
+  if (dlogits.defined()) check_like(logits, dlogits, op, "dlogits");
+}
+
+}  // namespace
+
+void softmax_into(const Tensor& x, Tensor& y) { forward(x, y, false); }
+void log_softmax_into(const Tensor& x, Tensor& y) { forward(x, y, true); }
+void softmax_backward_into(const Tensor& y, const Tensor& dy, Tensor& dx) { backward(y, dy, dx, false); }
+void log_softmax_backward_into(const Tensor& y, const Tensor& dy, Tensor& dx) { backward(y, dy, dx, true); }
+
+void softmax_cross_entropy_into(const Tensor& logits, const Tensor& labels, Tensor& losses, Tensor& dlogits,
+                                float grad_scale) {
+  const char* op = "softmax_cross_entropy";
+  check_cross_entropy(logits, losses, dlogits, op);
+  check_defined(labels, op, "labels");
+  check_same_device(logits, labels, op);
+  TILENET_CHECK(labels.dtype() == DType::i32, DtypeError, op, ": labels must be i32 class indices, got ",
+                dtype_name(labels.dtype()));
+  TILENET_CHECK(labels.shape() == Shape{logits.dim(0)}, ShapeError, op, ": labels have shape ", labels.shape().str(),
+                ", expected (", logits.dim(0), ",) for logits ", logits.shape().str());
+  const std::int64_t rows = logits.dim(0), cols = logits.dim(1);
+  if (!logits.is_cuda()) {
+    const std::int32_t* lab = labels.data<std::int32_t>();
+    for (std::int64_t r = 0; r < rows; ++r)
+      TILENET_CHECK(lab[r] >= 0 && lab[r] < cols, ValueError, op, ": label ", lab[r], " of row ", r,
+                    " is outside [0, ", cols, ")");
+  }
+  by_dtype(logits, [&](auto* tag) {
+    using T = std::remove_pointer_t<decltype(tag)>;
+    T* dl = dlogits.defined() ? dlogits.data<T>() : nullptr;
+    if (logits.is_cuda())
+      kernels::softmax_cross_entropy(logits.data<T>(), labels.data<std::int32_t>(), losses.data<float>(), dl, rows,
+                                     cols, grad_scale, stream_of(logits));
+    else
+      kernels::softmax_cross_entropy_ref(logits.data<T>(), labels.data<std::int32_t>(), losses.data<float>(), dl,
+                                         rows, cols, grad_scale);
+  });
+}
+
+void softmax_cross_entropy_soft_into(const Tensor& logits, const Tensor& targets, Tensor& losses, Tensor& dlogits,
+                                     float grad_scale) {
+  const char* op = "softmax_cross_entropy_soft";
+  check_cross_entropy(logits, losses, dlogits, op);
+  check_defined(targets, op, "targets");
+  check_same_device(logits, targets, op);
+  TILENET_CHECK(targets.dtype() == DType::f32, DtypeError, op, ": targets must be f32 probabilities, got ",
+                dtype_name(targets.dtype()));
+  TILENET_CHECK(targets.shape() == logits.shape(), ShapeError, op, ": targets have shape ", targets.shape().str(),
+                ", expected ", logits.shape().str());
+  const std::int64_t rows = logits.dim(0), cols = logits.dim(1);
+  by_dtype(logits, [&](auto* tag) {
+    using T = std::remove_pointer_t<decltype(tag)>;
+    T* dl = dlogits.defined() ? dlogits.data<T>() : nullptr;
+    if (logits.is_cuda())
+      kernels::softmax_cross_entropy_soft(logits.data<T>(), targets.data<float>(), losses.data<float>(), dl, rows,
+                                          cols, grad_scale, stream_of(logits));
+    else
+      kernels::softmax_cross_entropy_soft_ref(logits.data<T>(), targets.data<float>(), losses.data<float>(), dl,
+                                              rows, cols, grad_scale);
+  });
+}
+
+}  // namespace tilenet

@@ -1,0 +1,391 @@
+// CPU: pooling, softmax / cross-entropy, batch norm and dropout through the Tensor ops against
+// values worked out by hand, stability for large logits, and the error messages of bad arguments.
+// Gradient checks live in test_cnn_grads_cpu.cpp.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include "kernels/dropout.h"
+#include "tensor/normalization.h"
+#include "tensor/pool.h"
+#include "tensor/softmax.h"
+#include "test_util.h"
+
+using namespace tilenet;
+
+namespace {
+
+std::vector<float> iota(int n, float start = 0, float step = 1) {
+  std::vector<float> v(n);
+  for (int i = 0; i < n; ++i) v[i] = start + step * i;
+  return v;
+}
+
+// The exception's message contains every fragment.
+template <typename Exc, typename F>
+::testing::AssertionResult throws_with(F&& f, std::initializer_list<const char*> fragments) {
+  try {
+    f();
+  } catch (const Exc& e) {
+    const std::string msg = e.what();
+    for (const char* frag : fragments)
+      if (msg.find(frag) == std::string::npos)
+        return ::testing::AssertionFailure() << "message \"" << msg << "\" lacks \"" << frag << "\"";
+    return ::testing::AssertionSuccess();
+  } catch (const std::exception& e) {
+    return ::testing::AssertionFailure() << "threw another type: " << e.what();
+  }
+  return ::testing::AssertionFailure() << "did not throw";
+}
+
+Pool2dOptions pool(int k, int stride, int pad = 0) {
+  Pool2dOptions o;
+  o.kernel_h = o.kernel_w = k;
+  o.stride_h = o.stride_w = stride;
+  o.pad_top = o.pad_left = o.pad_bottom = o.pad_right = pad;
+  return o;
+}
+
+}  // namespace
+
+TEST(PoolCpu, MaxPoolByHand) {
+  // 1x4x4x2: channel 0 counts up, channel 1 counts down.
+  std::vector<float> v(32);
+  for (int i = 0; i < 16; ++i) v[2 * i] = i, v[2 * i + 1] = 15 - i;
+  Tensor x = Tensor::from_vector(v, {1, 4, 4, 2});
+  const Pool2dOptions o = pool(2, 2);
+  EXPECT_EQ(pool2d_output_shape(x.shape(), o), (Shape{1, 2, 2, 2}));
+  Tensor y = Tensor::empty({1, 2, 2, 2}), idx = Tensor::empty({1, 2, 2, 2}, DType::i32);
+  max_pool2d_forward_into(x, y, idx, o);
+  EXPECT_TRUE(test::all_equal(y.to_vector(), {5, 15, 7, 13, 13, 7, 15, 5}));
+  EXPECT_EQ(idx.to_ints(), (std::vector<std::int32_t>{5, 0, 7, 2, 13, 8, 15, 10}));
+  Tensor dy = Tensor::from_vector(iota(8, 1), {1, 2, 2, 2}), dx = Tensor::empty({1, 4, 4, 2});
+  max_pool2d_backward_into(dy, idx, dx, o);
+  std::vector<float> want(32, 0.0f);
+  const int in[8] = {5, 0, 7, 2, 13, 8, 15, 10};
+  for (int k = 0; k < 8; ++k) want[in[k] * 2 + k % 2] = k + 1;
+  EXPECT_TRUE(test::all_equal(dx.to_vector(), want));
+}
+
+TEST(PoolCpu, MaxPoolPaddingNeverWinsAndOverlapsSum) {
+  // All-negative 1x3x3x1 input, 3x3 windows, stride 2, padding 1: the padded zeros must not win.
+  Tensor x = Tensor::from_vector({-9, -8, -7, -6, -1, -5, -4, -3, -2}, {1, 3, 3, 1});
+  const Pool2dOptions o = pool(3, 2, 1);
+  Tensor y = Tensor::empty({1, 2, 2, 1}), idx = Tensor::empty({1, 2, 2, 1}, DType::i32);
+  max_pool2d_forward_into(x, y, idx, o);
+  EXPECT_TRUE(test::all_equal(y.to_vector(), {-1, -1, -1, -1}));
+  EXPECT_EQ(idx.to_ints(), (std::vector<std::int32_t>{4, 4, 4, 4}));
+  // Every window's argmax is the centre: its gradient is the sum of all four.
+  Tensor dy = Tensor::from_vector({1, 2, 3, 4}, {1, 2, 2, 1}), dx = Tensor::empty({1, 3, 3, 1});
+  max_pool2d_backward_into(dy, idx, dx, o);
+  EXPECT_TRUE(test::all_equal(dx.to_vector(), {0, 0, 0, 0, 10, 0, 0, 0, 0}));
+}
+
+TEST(PoolCpu, MaxPoolTiesTakeFirstAndNaNPropagates) {
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  Tensor x = Tensor::from_vector({3, 3, 1, nan, 3, 3, 2, 0}, {1, 2, 4, 1});
+  Tensor y = Tensor::empty({1, 1, 2, 1}), idx = Tensor::empty({1, 1, 2, 1}, DType::i32);
+  max_pool2d_forward_into(x, y, idx, pool(2, 2));
+  const std::vector<float> got = y.to_vector();
+  EXPECT_EQ(got[0], 3.0f);
+  EXPECT_EQ(idx.to_ints()[0], 0);
+  EXPECT_TRUE(std::isnan(got[1]));
+  EXPECT_EQ(idx.to_ints()[1], 3);
+}
+
+TEST(PoolCpu, AvgPoolExcludesPadding) {
+  Tensor x = Tensor::from_vector({1, 2, 3, 4}, {1, 2, 2, 1});
+  Pool2dOptions o = pool(2, 1, 1);
+  Tensor y = Tensor::empty({1, 3, 3, 1});
+  avg_pool2d_forward_into(x, y, o);
+  EXPECT_TRUE(test::all_close(y.to_vector(), {1, 1.5f, 2, 2, 2.5f, 3, 3, 3.5f, 4}, 1e-6, 0));
+  // Backward: each input gets dy / count from every window covering it.
+  Tensor dy = Tensor::full({1, 3, 3, 1}, 1.0f), dx = Tensor::empty({1, 2, 2, 1});
+  avg_pool2d_backward_into(dy, dx, o);
+  // Input (0,0) is in windows (0,0) count 1, (0,1) 2, (1,0) 2, (1,1) 4.
+  const float corner = 1 + 0.5f + 0.5f + 0.25f;
+  EXPECT_TRUE(test::all_close(dx.to_vector(), {corner, corner, corner, corner}, 1e-6, 0));
+}
+
+TEST(PoolCpu, AsymmetricPaddingShape) {
+  // Keras "same" with stride 2 on an even input pads only at the bottom/right.
+  Pool2dOptions o = pool(3, 2);
+  o.pad_bottom = o.pad_right = 1;
+  EXPECT_EQ(pool2d_output_shape(Shape{2, 8, 6, 3}, o), (Shape{2, 4, 3, 3}));
+  Tensor x = Tensor::from_vector(iota(16), {1, 4, 4, 1});
+  Tensor y = Tensor::empty({1, 2, 2, 1});
+  avg_pool2d_forward_into(x, y, o);
+  // Window (1,1) covers rows 2..3, cols 2..3 only: (10 + 11 + 14 + 15) / 4.
+  EXPECT_TRUE(test::all_close(y.to_vector(), {5, 6.5f, 11, 12.5f}, 1e-6, 0));
+}
+
+TEST(PoolCpu, GlobalAvgPoolByHand) {
+  Tensor x = Tensor::from_vector(iota(12), {1, 2, 3, 2}, Device::cpu(), DType::f16);
+  Tensor y = Tensor::empty({1, 2}, DType::f16);
+  global_avg_pool_forward_into(x, y);
+  EXPECT_TRUE(test::all_equal(y.to_vector(), {5, 6}));
+  Tensor dy = Tensor::from_vector({6, 12}, {1, 2}, Device::cpu(), DType::f16), dx = Tensor::empty({1, 2, 3, 2}, DType::f16);
+  global_avg_pool_backward_into(dy, dx);
+  EXPECT_TRUE(test::all_equal(dx.to_vector(), {1, 2, 1, 2, 1, 2, 1, 2, 1, 2, 1, 2}));
+}
+
+TEST(PoolCpu, ErrorsNameTheOp) {
+  Tensor x = Tensor::zeros({1, 4, 4, 2});
+  Tensor y = Tensor::empty({1, 2, 2, 2}), idx = Tensor::empty({1, 2, 2, 2}, DType::i32);
+  EXPECT_TRUE(throws_with<ShapeError>([&] { pool2d_output_shape(Shape{4, 4, 2}, pool(2, 2)); }, {"pool2d", "4-D"}));
+  EXPECT_TRUE(throws_with<ShapeError>([&] { pool2d_output_shape(Shape{1, 2, 2, 1}, pool(3, 1)); }, {"does not fit"}));
+  EXPECT_TRUE(throws_with<ValueError>([&] { pool2d_output_shape(Shape{1, 4, 4, 1}, pool(2, 2, 2)); },
+                                      {"padding must be smaller"}));
+  EXPECT_TRUE(throws_with<ValueError>([&] { pool2d_output_shape(Shape{1, 4, 4, 1}, pool(2, 0)); }, {"strides"}));
+  Tensor bad_y = Tensor::empty({1, 3, 3, 2});
+  EXPECT_TRUE(throws_with<ShapeError>([&] { max_pool2d_forward_into(x, bad_y, idx, pool(2, 2)); },
+                                      {"max_pool2d_forward", "(1, 3, 3, 2)", "(1, 2, 2, 2)"}));
+  Tensor f_idx = Tensor::empty({1, 2, 2, 2});
+  EXPECT_TRUE(throws_with<DtypeError>([&] { max_pool2d_forward_into(x, y, f_idx, pool(2, 2)); }, {"indices", "i32"}));
+  Tensor h_y = Tensor::empty({1, 2, 2, 2}, DType::f16);
+  EXPECT_THROW(avg_pool2d_forward_into(x, h_y, pool(2, 2)), DtypeError);
+  Tensor ix = Tensor::empty({1, 4, 4, 2}, DType::i32);
+  EXPECT_TRUE(throws_with<DtypeError>([&] { avg_pool2d_forward_into(ix, y, pool(2, 2)); }, {"avg_pool2d_forward"}));
+  Tensor dx = Tensor::empty({1, 4, 4, 2});
+  EXPECT_TRUE(throws_with<ShapeError>([&] { max_pool2d_backward_into(bad_y, idx, dx, pool(2, 2)); },
+                                      {"max_pool2d_backward", "dy"}));
+  Tensor gy = Tensor::empty({1, 3});
+  EXPECT_TRUE(throws_with<ShapeError>([&] { global_avg_pool_forward_into(x, gy); }, {"global_avg_pool_forward", "(1, 2)"}));
+  // Undefined indices are accepted for inference.
+  Tensor none;
+  EXPECT_NO_THROW(max_pool2d_forward_into(x, y, none, pool(2, 2)));
+}
+
+TEST(SoftmaxCpu, ByHand) {
+  Tensor x = Tensor::from_vector({1, 2, 3, 0, 0, 0}, {2, 3});
+  Tensor y = Tensor::empty({2, 3}), ly = Tensor::empty({2, 3});
+  softmax_into(x, y);
+  log_softmax_into(x, ly);
+  const double z = std::exp(1.0) + std::exp(2.0) + std::exp(3.0);
+  const std::vector<float> want = {float(std::exp(1.0) / z), float(std::exp(2.0) / z), float(std::exp(3.0) / z),
+                                   1 / 3.f, 1 / 3.f, 1 / 3.f};
+  EXPECT_TRUE(test::all_close(y.to_vector(), want, 0, 1e-6));
+  std::vector<float> lwant(6);
+  for (int i = 0; i < 6; ++i) lwant[i] = std::log(want[i]);
+  EXPECT_TRUE(test::all_close(ly.to_vector(), lwant, 0, 1e-6));
+  // Backward of softmax with dy = onehot(0): dx = y0 * (e0 - y).
+  Tensor dy = Tensor::from_vector({1, 0, 0, 1, 0, 0}, {2, 3}), dx = Tensor::empty({2, 3});
+  softmax_backward_into(y, dy, dx);
+  const std::vector<float> yv = y.to_vector();
+  EXPECT_TRUE(test::all_close(dx.to_vector(),
+                              {yv[0] * (1 - yv[0]), -yv[0] * yv[1], -yv[0] * yv[2], 2 / 9.f, -1 / 9.f, -1 / 9.f}, 1e-7,
+                              1e-6));
+  // Log-softmax backward with dy = ones: dx = 1 - 3 * softmax.
+  Tensor ones = Tensor::full({2, 3}, 1.0f);
+  log_softmax_backward_into(ly, ones, dx);
+  std::vector<float> want_dx(6);
+  for (int i = 0; i < 6; ++i) want_dx[i] = 1 - 3 * want[i];
+  EXPECT_TRUE(test::all_close(dx.to_vector(), want_dx, 1e-6, 1e-6));
+}
+
+TEST(SoftmaxCpu, StableForLargeLogits) {
+  for (DType dt : {DType::f32, DType::f16}) {
+    SCOPED_TRACE(dtype_name(dt));
+    Tensor x = Tensor::from_vector({1e4f, 0, -1e4f, 1e4f, 1e4f, 1e4f}, {2, 3}, Device::cpu(), dt);
+    Tensor y = Tensor::empty({2, 3}, dt), ly = Tensor::empty({2, 3}, dt);
+    softmax_into(x, y);
+    log_softmax_into(x, ly);
+    EXPECT_TRUE(test::all_close(y.to_vector(), {1, 0, 0, 1 / 3.f, 1 / 3.f, 1 / 3.f}, 1e-3, 0));
+    const float l3 = -std::log(3.0f);
+    EXPECT_TRUE(test::all_close(ly.to_vector(), {0, -1e4f, -2e4f, l3, l3, l3}, 1e-3, 0));
+    Tensor labels = Tensor::from_ints({1, 2}, {2});
+    Tensor losses = Tensor::empty({2}), dl = Tensor::empty({2, 3}, dt);
+    softmax_cross_entropy_into(x, labels, losses, dl, 1.0f);
+    EXPECT_TRUE(test::all_close(losses.to_vector(), {1e4f, -l3}, 1e-3, 1e-6));
+    EXPECT_TRUE(test::all_close(dl.to_vector(), {1, -1, 0, 1 / 3.f, 1 / 3.f, -2 / 3.f}, 1e-3, 0));
+  }
+}
+
+TEST(SoftmaxCpu, CrossEntropyTinyBatches) {
+  // Batch 1, one class: probability 1, loss 0, gradient 0 exactly.
+  Tensor x1 = Tensor::from_vector({123.5f}, {1, 1}), lab0 = Tensor::from_ints({0}, {1});
+  Tensor loss1 = Tensor::empty({1}), d1 = Tensor::empty({1, 1});
+  softmax_cross_entropy_into(x1, lab0, loss1, d1, 1.0f);
+  EXPECT_EQ(loss1.item(), 0.0f);
+  EXPECT_EQ(d1.item(), 0.0f);
+  // Batch 1, two classes: loss = log(1 + e^(b - a)) for label a; gradient scaled by grad_scale.
+  Tensor x2 = Tensor::from_vector({0.5f, -1.5f}, {1, 2}), lab1 = Tensor::from_ints({1}, {1});
+  Tensor loss2 = Tensor::empty({1}), d2 = Tensor::empty({1, 2});
+  softmax_cross_entropy_into(x2, lab1, loss2, d2, 0.5f);
+  const double p1 = 1 / (1 + std::exp(2.0));
+  EXPECT_NEAR(loss2.item(), -std::log(p1), 1e-6);
+  EXPECT_TRUE(test::all_close(d2.to_vector(), {float(0.5 * (1 - p1)), float(0.5 * (p1 - 1))}, 1e-7, 1e-6));
+  // Undefined dlogits: only the loss is computed.
+  Tensor none;
+  softmax_cross_entropy_into(x2, lab1, loss2, none, 1.0f);
+  EXPECT_NEAR(loss2.item(), -std::log(p1), 1e-6);
+}
+
+TEST(SoftmaxCpu, SoftTargetsMatchHardLabelsAndMix) {
+  Tensor x = Tensor::from_vector({2, -1, 0.5f, 3, 3, -2}, {2, 3});
+  Tensor hard_loss = Tensor::empty({2}), hard_d = Tensor::empty({2, 3});
+  softmax_cross_entropy_into(x, Tensor::from_ints({2, 0}, {2}), hard_loss, hard_d, 1.0f);
+  Tensor t = Tensor::from_vector({0, 0, 1, 1, 0, 0}, {2, 3});
+  Tensor soft_loss = Tensor::empty({2}), soft_d = Tensor::empty({2, 3});
+  softmax_cross_entropy_soft_into(x, t, soft_loss, soft_d, 1.0f);
+  EXPECT_TRUE(test::all_close(soft_loss.to_vector(), hard_loss.to_vector(), 1e-7, 1e-6));
+  EXPECT_TRUE(test::all_close(soft_d.to_vector(), hard_d.to_vector(), 1e-7, 1e-6));
+  // Label smoothing style targets that do not sum to one: gradient = softmax * sum(t) - t.
+  Tensor t2 = Tensor::from_vector({0.5f, 0.5f, 0.5f, 0, 0, 0}, {2, 3});
+  softmax_cross_entropy_soft_into(x, t2, soft_loss, soft_d, 1.0f);
+  Tensor p = Tensor::empty({2, 3}), lp = Tensor::empty({2, 3});
+  softmax_into(x, p);
+  log_softmax_into(x, lp);
+  const std::vector<float> pv = p.to_vector(), lpv = lp.to_vector();
+  EXPECT_NEAR(soft_loss.to_vector()[0], -0.5 * (lpv[0] + lpv[1] + lpv[2]), 1e-5);
+  EXPECT_EQ(soft_loss.to_vector()[1], 0.0f);
+  EXPECT_TRUE(test::all_close(soft_d.to_vector(),
+                              {1.5f * pv[0] - 0.5f, 1.5f * pv[1] - 0.5f, 1.5f * pv[2] - 0.5f, 0, 0, 0}, 1e-6, 1e-6));
+}
+
+TEST(SoftmaxCpu, ErrorsNameTheOp) {
+  Tensor x = Tensor::zeros({2, 3}), losses = Tensor::empty({2}), dl = Tensor::empty({2, 3}), none;
+  EXPECT_TRUE(throws_with<ValueError>(
+      [&] { softmax_cross_entropy_into(x, Tensor::from_ints({0, 3}, {2}), losses, dl, 1.0f); },
+      {"softmax_cross_entropy", "label 3 of row 1", "[0, 3)"}));
+  EXPECT_TRUE(throws_with<ValueError>(
+      [&] { softmax_cross_entropy_into(x, Tensor::from_ints({-1, 0}, {2}), losses, dl, 1.0f); }, {"label -1"}));
+  EXPECT_TRUE(throws_with<DtypeError>([&] { softmax_cross_entropy_into(x, Tensor::zeros({2}), losses, dl, 1.0f); },
+                                      {"labels must be i32"}));
+  EXPECT_TRUE(throws_with<ShapeError>(
+      [&] { softmax_cross_entropy_into(x, Tensor::from_ints({0, 0, 0}, {3}), losses, dl, 1.0f); }, {"labels have shape"}));
+  EXPECT_TRUE(throws_with<ShapeError>(
+      [&] { softmax_cross_entropy_into(Tensor::zeros({6}), Tensor::from_ints({0}, {1}), losses, none, 1.0f); },
+      {"2-D"}));
+  Tensor h_losses = Tensor::empty({2}, DType::f16);
+  EXPECT_TRUE(throws_with<DtypeError>(
+      [&] { softmax_cross_entropy_into(x, Tensor::from_ints({0, 0}, {2}), h_losses, dl, 1.0f); }, {"losses must be f32"}));
+  EXPECT_TRUE(throws_with<ShapeError>(
+      [&] { softmax_cross_entropy_soft_into(x, Tensor::zeros({2, 4}), losses, dl, 1.0f); }, {"targets have shape"}));
+  Tensor y_bad = Tensor::empty({3, 2});
+  EXPECT_TRUE(throws_with<ShapeError>([&] { softmax_into(x, y_bad); }, {"softmax"}));
+  Tensor y_h = Tensor::empty({2, 3}, DType::f16);
+  EXPECT_TRUE(throws_with<DtypeError>([&] { log_softmax_into(x, y_h); }, {"log_softmax"}));
+  Tensor empty_cols = Tensor::zeros({2, 0}), y0 = Tensor::zeros({2, 0});
+  EXPECT_THROW(softmax_into(empty_cols, y0), ShapeError);
+}
+
+TEST(BatchNormCpu, TrainAndInferByHand) {
+  Tensor x = Tensor::from_vector({1, 10, 2, 20, 3, 30, 4, 40}, {2, 2, 2});  // rows 4, channels 2
+  Tensor gamma = Tensor::from_vector({2, 1}, {2}), beta = Tensor::from_vector({1, 0}, {2});
+  Tensor rm = Tensor::zeros({2}), rv = Tensor::full({2}, 1.0f), y = Tensor::empty({2, 2, 2});
+  Tensor sm = Tensor::empty({2}), si = Tensor::empty({2});
+  const float eps = 1e-3f;
+  batchnorm_forward_train_into(x, gamma, beta, rm, rv, y, sm, si, 0.9f, eps);
+  const double var0 = 1.25, var1 = 125;
+  const double is0 = 1 / std::sqrt(var0 + eps), is1 = 1 / std::sqrt(var1 + eps);
+  EXPECT_TRUE(test::all_close(sm.to_vector(), {2.5f, 25}, 0, 1e-6));
+  EXPECT_TRUE(test::all_close(si.to_vector(), {float(is0), float(is1)}, 0, 1e-6));
+  std::vector<float> want(8);
+  for (int r = 0; r < 4; ++r) {
+    want[2 * r] = float(2 * (r + 1 - 2.5) * is0 + 1);
+    want[2 * r + 1] = float((10 * (r + 1) - 25) * is1);
+  }
+  EXPECT_TRUE(test::all_close(y.to_vector(), want, 1e-6, 1e-6));
+  // Running statistics: momentum 0.9, unbiased variance (4/3 of the biased one).
+  EXPECT_TRUE(test::all_close(rm.to_vector(), {0.25f, 2.5f}, 0, 1e-6));
+  EXPECT_TRUE(test::all_close(rv.to_vector(), {float(0.9 + 0.1 * var0 * 4 / 3), float(0.9 + 0.1 * var1 * 4 / 3)}, 0, 1e-6));
+  // Inference with the running statistics.
+  Tensor yi = Tensor::empty({2, 2, 2});
+  batchnorm_forward_infer_into(x, gamma, beta, rm, rv, yi, eps);
+  const std::vector<float> rmv = rm.to_vector(), rvv = rv.to_vector();
+  EXPECT_NEAR(yi.to_vector()[0], 2 * (1 - rmv[0]) / std::sqrt(rvv[0] + eps) + 1, 1e-5);
+  EXPECT_NEAR(yi.to_vector()[7], (40 - rmv[1]) / std::sqrt(rvv[1] + eps), 1e-5);
+}
+
+TEST(BatchNormCpu, BackwardSumsAndAccumulates) {
+  Tensor x = Tensor::from_vector({1, 2, 4, 7}, {4, 1});
+  Tensor gamma = Tensor::from_vector({1.5f}, {1}), beta = Tensor::zeros({1});
+  Tensor rm = Tensor::zeros({1}), rv = Tensor::zeros({1}), y = Tensor::empty({4, 1});
+  Tensor sm = Tensor::empty({1}), si = Tensor::empty({1});
+  batchnorm_forward_train_into(x, gamma, beta, rm, rv, y, sm, si, 0.99f, 1e-5f);
+  Tensor dy = Tensor::from_vector({1, 1, 1, 1}, {4, 1}), dx = Tensor::empty({4, 1});
+  Tensor dg = Tensor::full({1}, 10.0f), db = Tensor::full({1}, 10.0f);
+  batchnorm_backward_into(dy, x, gamma, sm, si, dx, dg, db, true);
+  // A constant dy shifts every output equally: dx = 0, dbeta = sum(dy), dgamma = sum(xhat) = 0.
+  EXPECT_TRUE(test::all_close(dx.to_vector(), {0, 0, 0, 0}, 1e-6, 0));
+  EXPECT_NEAR(db.item(), 14.0f, 1e-6);
+  EXPECT_NEAR(dg.item(), 10.0f, 1e-5);
+  batchnorm_backward_into(dy, x, gamma, sm, si, dx, dg, db, false);
+  EXPECT_NEAR(db.item(), 4.0f, 1e-6);
+}
+
+TEST(BatchNormCpu, LargeOffsetKeepsVariance) {
+  // Values 1e4 + {-1, 0, 1}: a one-pass sum of squares in fp32 would lose the variance entirely.
+  Tensor x = Tensor::from_vector({1e4f - 1, 1e4f, 1e4f + 1}, {3, 1});
+  Tensor g = Tensor::full({1}, 1.0f), b = Tensor::zeros({1}), rm = Tensor::zeros({1}), rv = Tensor::zeros({1});
+  Tensor y = Tensor::empty({3, 1}), sm = Tensor::empty({1}), si = Tensor::empty({1});
+  batchnorm_forward_train_into(x, g, b, rm, rv, y, sm, si, 0.0f, 1e-5f);
+  const double is = 1 / std::sqrt(2.0 / 3 + 1e-5);
+  EXPECT_TRUE(test::all_close(y.to_vector(), {float(-is), 0, float(is)}, 1e-5, 1e-5));
+  EXPECT_NEAR(rv.item(), 1.0f, 1e-6);  // unbiased variance with momentum 0
+}
+
+TEST(BatchNormCpu, ErrorsNameTheOp) {
+  Tensor x = Tensor::zeros({4, 3}), y = Tensor::empty({4, 3});
+  Tensor c3 = Tensor::zeros({3}), c2 = Tensor::zeros({2}), rm = Tensor::zeros({3}), rv = Tensor::zeros({3});
+  Tensor sm = Tensor::empty({3}), si = Tensor::empty({3});
+  EXPECT_TRUE(throws_with<ShapeError>([&] { batchnorm_forward_train_into(x, c2, c3, rm, rv, y, sm, si, 0.9f, 1e-5f); },
+                                      {"batchnorm_forward_train", "gamma", "(2,)", "(3,)"}));
+  Tensor h3 = Tensor::zeros({3}, DType::f16);
+  EXPECT_TRUE(throws_with<DtypeError>([&] { batchnorm_forward_train_into(x, c3, h3, rm, rv, y, sm, si, 0.9f, 1e-5f); },
+                                      {"beta must be f32"}));
+  EXPECT_TRUE(throws_with<ValueError>([&] { batchnorm_forward_train_into(x, c3, c3, rm, rv, y, sm, si, 1.5f, 1e-5f); },
+                                      {"momentum"}));
+  EXPECT_TRUE(throws_with<ValueError>([&] { batchnorm_forward_infer_into(x, c3, c3, rm, rv, y, 0.0f); }, {"eps"}));
+  Tensor x1 = Tensor::zeros({3}), y1 = Tensor::empty({3});
+  EXPECT_TRUE(throws_with<ShapeError>([&] { batchnorm_forward_infer_into(x1, c3, c3, rm, rv, y1, 1e-5f); },
+                                      {"batchnorm_forward_infer", "at least 2-D"}));
+  Tensor dx_bad = Tensor::empty({4, 3}, DType::f16);
+  EXPECT_THROW(batchnorm_backward_into(x, x, c3, sm, si, dx_bad, c3, c3, false), DtypeError);
+}
+
+TEST(DropoutCpu, MaskRateScaleAndOffsets) {
+  const std::int64_t n = 100000;
+  const float rate = 0.3f;
+  Tensor x = Tensor::full({n}, 2.0f), y = Tensor::empty({n});
+  dropout_forward_into(x, y, rate, 42, 1000);
+  const std::vector<float> yv = y.to_vector();
+  std::int64_t kept = 0;
+  for (float v : yv) {
+    if (v != 0.0f) {
+      ++kept;
+      EXPECT_EQ(v, 2.0f * (1.0f / 0.7f));
+    }
+  }
+  EXPECT_NEAR(static_cast<double>(kept) / n, 0.7, 0.01);
+  // Same (seed, offset) -> same mask; a piece at offset 1000 + k reproduces elements k...
+  Tensor tail = Tensor::full({n - 777}, 2.0f), tail_y = Tensor::empty({n - 777});
+  dropout_forward_into(tail, tail_y, rate, 42, 1000 + 777);
+  const std::vector<float> tv = tail_y.to_vector();
+  EXPECT_TRUE(test::all_equal(tv, std::vector<float>(yv.begin() + 777, yv.end())));
+  // ... and the mask matches kernels::dropout_mask_ref.
+  std::vector<std::uint8_t> mask(n);
+  kernels::dropout_mask_ref(mask.data(), n, rate, 42, 1000);
+  for (std::int64_t i = 0; i < n; ++i) ASSERT_EQ(mask[i] != 0, yv[i] != 0.0f) << i;
+  // Backward regenerates the same mask.
+  Tensor dy = Tensor::full({n}, 1.0f, DType::f32), dx = Tensor::empty({n});
+  dropout_backward_into(dy, dx, rate, 42, 1000);
+  const std::vector<float> dxv = dx.to_vector();
+  for (std::int64_t i = 0; i < n; ++i) ASSERT_EQ(dxv[i] != 0.0f, mask[i] != 0) << i;
+  // A different seed gives a different mask.
+  dropout_forward_into(x, y, rate, 43, 1000);
+  EXPECT_FALSE(test::all_equal(y.to_vector(), yv));
+}
+
+TEST(DropoutCpu, RateZeroIsIdentityAndRateOneThrows) {
+  Tensor x = Tensor::from_vector({1, -2, 3, 0.5f}, {2, 2}, Device::cpu(), DType::f16), y = Tensor::empty({2, 2}, DType::f16);
+  dropout_forward_into(x, y, 0.0f, 7, 0);
+  EXPECT_TRUE(test::all_equal(y.to_vector(), x.to_vector()));
+  EXPECT_TRUE(throws_with<ValueError>([&] { dropout_forward_into(x, y, 1.0f, 7, 0); }, {"dropout_forward", "rate"}));
+  EXPECT_THROW(dropout_backward_into(x, y, -0.1f, 7, 0), ValueError);
+  Tensor yf = Tensor::empty({2, 2});
+  EXPECT_THROW(dropout_forward_into(x, yf, 0.5f, 7, 0), DtypeError);
+}
