@@ -1,0 +1,279 @@
+#!/usr/bin/env python3
+"""End-to-end comparison of tilenet's sample trainers with PyTorch, both sides in one call on one GPU.
+
+Runs, each in its own process with its own time limit:
+  MNIST MLP and CNN, 12 epochs on the MNIST-format set in --data (train_mnist vs pytorch_mnist.py):
+    epoch time (mean of the epochs after the first; an epoch = training pass + test evaluation,
+    as Keras's fit(validation_data=...)) and the final test accuracy;
+  AlexNet, synthetic ImageNet-shaped batches of 128 (train_alexnet --synthetic vs pytorch_alexnet.py),
+    fp32 and mixed precision: median step time and peak GPU memory.
+Writes OUT/<gpu>/e2e.json ({"gpu", "date", "commit", "results": [{"name", "tilenet", "pytorch",
+"unit", ...}]}), OUT/<gpu>/README.md (a table) and OUT/<gpu>/e2e-logs/*.log. A side that fails or
+runs out of time records null and its error; everything else still runs. Needs only Python's
+standard library (PyTorch is needed by the PyTorch side only).
+
+Usage (on the GPU machine, from the repository root, with the kit packed by scripts/gpu_kit_pack.sh):
+  python3 bench/e2e.py --bin .gpu/bin --data .gpu/data/fashion-mnist --out "$OUT" --budget-s 480
+"""
+import argparse
+import datetime
+import json
+import os
+import re
+import shlex
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def sh(cmd):
+    try:
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=30).stdout.strip()
+    except Exception:
+        return ""
+
+
+def gpu_info():
+    line = sh(["nvidia-smi", "--query-gpu=name,driver_version", "--format=csv,noheader"]).splitlines()
+    if not line:
+        return "unknown-gpu", ""
+    name, _, driver = line[0].partition(",")
+    return name.strip(), driver.strip()
+
+
+def gpu_slug(name):
+    s = re.sub(r"^nvidia\s+", "", name.strip().lower())
+    return re.sub(r"[^a-z0-9]+", "-", s).strip("-") or "unknown-gpu"
+
+
+def parse_kv(line):
+    """`a=1 b=0.5 c=x` -> {"a": 1.0, "b": 0.5, "c": "x"}."""
+    out = {}
+    for tok in line.split():
+        k, sep, v = tok.partition("=")
+        if not sep:
+            continue
+        try:
+            out[k] = float(v)
+        except ValueError:
+            out[k] = v
+    return out
+
+
+def last_line(text):
+    lines = [l for l in text.splitlines() if l.strip()]
+    return lines[-1].strip() if lines else ""
+
+
+class Runner:
+    def __init__(self, budget_s, job_cap_s, log_dir, env):
+        self.deadline = time.monotonic() + budget_s
+        self.job_cap_s = job_cap_s
+        self.log_dir = log_dir
+        self.env = env
+
+    def remaining(self):
+        return self.deadline - time.monotonic()
+
+    def run(self, name, cmd, parse, jobs_after):
+        """Runs cmd, returns (parsed dict or None, error or None, seconds). Leaves ~25 s for each later
+        job when it can, and never less than an equal share of what is left."""
+        left = self.remaining()
+        limit = max(min(self.job_cap_s, left - 25 * jobs_after), left / (jobs_after + 1))
+        log = os.path.join(self.log_dir, name + ".log")
+        if limit < 5:
+            return None, "skipped: time budget exhausted", 0.0
+        t0 = time.monotonic()
+        print(f"[e2e] {name}: {shlex.join(cmd)} (limit {limit:.0f}s)", file=sys.stderr, flush=True)
+        try:
+            p = subprocess.run(cmd, capture_output=True, text=True, timeout=limit, env=self.env)
+            out, err, rc = p.stdout, p.stderr, p.returncode
+        except subprocess.TimeoutExpired as e:
+            out = e.stdout.decode(errors="replace") if isinstance(e.stdout, bytes) else (e.stdout or "")
+            err = e.stderr.decode(errors="replace") if isinstance(e.stderr, bytes) else (e.stderr or "")
+            rc = None
+        except OSError as e:
+            out, err, rc = "", str(e), -1
+        dt = time.monotonic() - t0
+        with open(log, "w") as f:
+            f.write(f"$ {shlex.join(cmd)}\n# rc={rc} seconds={dt:.1f}\n--- stdout\n{out}\n--- stderr\n{err}\n")
+        if rc is None:
+            return None, f"timed out after {limit:.0f}s", dt
+        if rc != 0:
+            tail = last_line(err) or last_line(out)
+            return None, f"exit {rc}: {tail[:300]}", dt
+        try:
+            return parse(out), None, dt
+        except Exception as e:  # noqa: BLE001 - any parse failure is recorded, not raised
+            return None, f"could not parse output ({e}): {last_line(out)[:300]}", dt
+
+
+def parse_json_last(out):
+    return json.loads(last_line(out))
+
+
+def parse_tilenet_last(out):
+    kv = parse_kv(last_line(out))
+    if not kv:
+        raise ValueError("no key=value pairs on the last line")
+    return kv
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--bin", required=True, help="folder with train_mnist and train_alexnet")
+    ap.add_argument("--data", required=True, help="MNIST-format IDX folder (Fashion-MNIST on the GPU kit)")
+    ap.add_argument("--out", default=os.path.join(HERE, "results"), help="results root (default bench/results)")
+    ap.add_argument("--gpu", default="", help="results folder name (default: from nvidia-smi, e.g. h100-80gb-hbm3)")
+    ap.add_argument("--commit", default="", help="default: BIN/../COMMIT, else git rev-parse")
+    ap.add_argument("--python", default=sys.executable)
+    ap.add_argument("--epochs", type=int, default=12)
+    ap.add_argument("--alexnet-steps", type=int, default=30)
+    ap.add_argument("--budget-s", type=float, default=480, help="total wall-clock budget")
+    ap.add_argument("--job-cap-s", type=float, default=150, help="most seconds one run may take")
+    ap.add_argument("--only", default="", help="comma-separated subset of: mlp,cnn,alexnet")
+    args = ap.parse_args()
+
+    gpu_name, driver = gpu_info()
+    slug = args.gpu or gpu_slug(gpu_name)
+    out_dir = os.path.join(args.out, slug)
+    log_dir = os.path.join(out_dir, "e2e-logs")
+    os.makedirs(log_dir, exist_ok=True)
+    commit = args.commit
+    if not commit:
+        cf = os.path.join(args.bin, "..", "COMMIT")
+        if os.path.isfile(cf):
+            commit = " ".join(open(cf).read().split())
+        else:
+            commit = sh(["git", "-C", HERE, "rev-parse", "--short", "HEAD"]) or "unknown"
+
+    env = dict(os.environ)
+    libs = [os.path.abspath(os.path.join(args.bin, "..", "lib")), "/usr/local/cuda/lib64"]
+    env["LD_LIBRARY_PATH"] = ":".join(libs + [env.get("LD_LIBRARY_PATH", "")]).rstrip(":")
+    runner = Runner(args.budget_s, args.job_cap_s, log_dir, env)
+    only = set(filter(None, args.only.split(","))) or {"mlp", "cnn", "alexnet"}
+
+    tl = lambda exe: os.path.join(args.bin, exe)  # noqa: E731
+    py = lambda script: [args.python, os.path.join(HERE, script)]  # noqa: E731
+    jobs = []  # (key, side, cmd, parser)
+    if "alexnet" in only:
+        for prec in ("fp32", "mixed"):
+            jobs.append(("alexnet_" + prec, "tilenet",
+                         [tl("train_alexnet"), "--synthetic", "--precision", prec,
+                          "--steps", str(args.alexnet_steps)], parse_tilenet_last))
+            jobs.append(("alexnet_" + prec, "pytorch",
+                         [*py("pytorch_alexnet.py"), "--precision", prec, "--steps", str(args.alexnet_steps)],
+                         parse_json_last))
+
+    for model in ("mlp", "cnn"):
+        if model in only:
+            common = ["--data", args.data, "--model", model, "--epochs", str(args.epochs)]
+            jobs.append((model, "tilenet", [tl("train_mnist"), *common, "--device", "cuda", "--verbose", "2"],
+                         parse_tilenet_last))
+            jobs.append((model, "pytorch", [*py("pytorch_mnist.py"), *common], parse_json_last))
+    raw = {}
+    for i, (key, side, cmd, parse) in enumerate(jobs):
+        res, err, dt = runner.run(f"{key}_{side}", cmd, parse, len(jobs) - i - 1)
+        raw[(key, side)] = (res, err, dt)
+        status = "ok" if err is None else err
+        print(f"[e2e] {key}/{side}: {status} ({dt:.1f}s)", file=sys.stderr, flush=True)
+
+    def pick(key, side, field):
+        res, err, _ = raw.get((key, side), (None, "not run", 0))
+        if res is None:
+            return None, err
+        val = res.get(field)
+        if side == "pytorch" and key.startswith("alexnet_"):
+            val = (res.get(key.split("_", 1)[1]) or {}).get(field)
+        if isinstance(val, (int, float)):
+            return float(val), None
+        return None, f"no {field} in the output"
+
+    metrics = [  # name, key, field, unit, goal text, goal test(tilenet, pytorch)
+        ("mnist_mlp_epoch_s", "mlp", "epoch_time_s", "s", ">= 5x faster", lambda t, p: p / t >= 5),
+        ("mnist_cnn_epoch_s", "cnn", "epoch_time_s", "s", ">= 3x faster", lambda t, p: p / t >= 3),
+        ("alexnet_step_fp32_ms", "alexnet_fp32", "step_ms", "ms", "<= 1.5x PyTorch", lambda t, p: t <= 1.5 * p),
+        ("alexnet_step_mixed_ms", "alexnet_mixed", "step_ms", "ms", "<= 1.2x PyTorch", lambda t, p: t <= 1.2 * p),
+        ("alexnet_peak_mem_mb", "alexnet_fp32", "peak_mem_mb", "MiB", "<= PyTorch", lambda t, p: t <= p),
+        ("alexnet_peak_mem_mixed_mb", "alexnet_mixed", "peak_mem_mb", "MiB", "<= PyTorch", lambda t, p: t <= p),
+        ("alexnet_images_per_s_fp32", "alexnet_fp32", "images_per_s", "img/s", "", None),
+        ("alexnet_images_per_s_mixed", "alexnet_mixed", "images_per_s", "img/s", "", None),
+        ("fashion_mlp_test_accuracy", "mlp", "test_accuracy", "", ">= 0.89", lambda t, p: t >= 0.89),
+        ("fashion_cnn_test_accuracy", "cnn", "test_accuracy", "", ">= 0.92", lambda t, p: t >= 0.92),
+        ("mnist_mlp_peak_mem_mb", "mlp", "peak_mem_mb", "MiB", "", None),
+        ("mnist_cnn_peak_mem_mb", "cnn", "peak_mem_mb", "MiB", "", None),
+    ]
+    results = []
+    for name, key, field, unit, goal, test in metrics:
+        if (key, "tilenet") not in raw and (key, "pytorch") not in raw:
+            continue
+        t, terr = pick(key, "tilenet", field)
+        p, perr = pick(key, "pytorch", field)
+        row = {"name": name, "tilenet": t, "pytorch": p, "unit": unit}
+        if terr:
+            row["tilenet_error"] = terr
+        if perr:
+            row["pytorch_error"] = perr
+        if goal:
+            row["goal"] = goal
+            try:  # a goal that needs a missing figure is undecided
+                row["goal_met"] = bool(test(t, p))
+            except TypeError:
+                row["goal_met"] = None
+        results.append(row)
+
+    doc = {
+        "gpu": gpu_name, "driver": driver,
+        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "commit": commit, "epochs": args.epochs, "data": os.path.abspath(args.data),
+        "alexnet_steps": args.alexnet_steps, "results": results,
+        "runs": {f"{k}/{s}": {"seconds": round(dt, 1), "error": err} for (k, s), (_, err, dt) in raw.items()},
+    }
+    for (_, side), (res, _, _) in raw.items():  # the versions the PyTorch side reported
+        if side == "pytorch" and res and "pytorch" not in doc:
+            doc["pytorch"] = {f: res[f] for f in ("torch", "cudnn", "device") if res.get(f)}
+    with open(os.path.join(out_dir, "e2e.json"), "w") as f:
+        json.dump(doc, f, indent=1)
+        f.write("\n")
+    with open(os.path.join(out_dir, "README.md"), "w") as f:
+        f.write(render_table(doc))
+    print(json.dumps(doc))
+    return 0 if all(err is None for (_, err, _) in raw.values()) else 1
+
+
+def fmt(v):
+    if v is None:
+        return "n/a"
+    if abs(v) >= 100:
+        return f"{v:.0f}"
+    return f"{v:.4f}" if v < 1 else f"{v:.3f}"
+
+
+def render_table(doc):
+    lines = [
+        f"# End-to-end: tilenet vs PyTorch ({doc['gpu']})", "",
+        f"GPU {doc['gpu']}, driver {doc['driver']}, {doc['date']}, commit {doc['commit']}"
+        + (f", PyTorch {doc['pytorch'].get('torch')} (cuDNN {doc['pytorch'].get('cudnn')})" if doc.get("pytorch") else "")
+        + ".", "",
+        f"MNIST rows: {doc['epochs']} epochs on the IDX set in `{os.path.basename(doc['data'].rstrip('/'))}`, batch 128; "
+        "an epoch is a training pass plus a test-set evaluation (mean of the epochs after the first). "
+        "AlexNet rows: synthetic 128x3x224x224 batches, 1000 classes, SGD momentum, median step after warm-up; "
+        "fp32 with TF32 off on both sides. Produced by `bench/e2e.py`.", "",
+        "| metric | tilenet | PyTorch | PyTorch / tilenet | unit | goal | met |",
+        "|---|---:|---:|---:|---|---|---|",
+    ]
+    for r in doc["results"]:
+        t, p = r["tilenet"], r["pytorch"]
+        ratio = f"{p / t:.2f}" if t and p else "n/a"
+        met = {True: "yes", False: "no", None: "n/a"}[r.get("goal_met")] if "goal" in r else ""
+        lines.append(f"| {r['name']} | {fmt(t)} | {fmt(p)} | {ratio} | {r['unit']} | {r.get('goal', '')} | {met} |")
+    errs = [f"- {run}: {info['error']}" for run, info in doc["runs"].items() if info["error"]]
+    if errs:
+        lines += ["", "Runs that gave no figure:", *errs]
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    sys.exit(main())
