@@ -1,5 +1,23 @@
 // Optimizers update a model's flat parameter buffer from its flat gradient buffer: one fused
 // launch per step on CUDA (kernels/optimizer.h), the CPU reference on the host.
+//
+// Semantics follow Keras 3 (keras.optimizers.*) where Keras and PyTorch differ:
+// - Adam/AdamW epsilon is Keras's "epsilon hat": p -= lr_t * m / (sqrt(v) + eps) with
+//   lr_t = lr*sqrt(1-b2^t)/(1-b1^t) and default eps 1e-7. PyTorch adds eps to the bias-corrected
+//   sqrt(v_hat) (eps 1e-8): the two differ only while sqrt(v) is near eps.
+// - RMSprop puts epsilon inside the square root (g / sqrt(v + eps), eps 1e-7, rho 0.9); PyTorch
+//   uses g / (sqrt(v) + eps) with eps 1e-8 and alpha 0.99. Keras's momentum buffer accumulates
+//   lr * g / sqrt(...) (PyTorch's too).
+// - SGD momentum keeps Keras's velocity m = momentum*m - lr*g (it includes lr). PyTorch keeps
+//   b = momentum*b + g and steps by lr*b: identical for a constant lr, not when lr changes.
+// - weight_decay is decoupled for every optimizer (Keras): p -= lr * weight_decay * p before the
+//   update. PyTorch's SGD/Adam weight_decay is an L2 term added to the gradient instead; PyTorch's
+//   AdamW matches ours (its default decay is 0.01, Keras's and ours 0.004).
+// - clipnorm clips by the GLOBAL norm over the whole flat buffer (Keras's global_clipnorm,
+//   tf.clip_by_global_norm, torch.nn.utils.clip_grad_norm_ without its 1e-6): g *= c / max(|g|, c).
+//   Keras's per-variable clipnorm has no equivalent here.
+// - A schedule is evaluated at iterations() (steps requested so far, skipped ones included; Keras
+//   counts applied steps): the host knows that count without waiting for the device.
 #pragma once
 
 #include <cstdint>
@@ -8,6 +26,7 @@
 #include <utility>
 #include <vector>
 
+#include "optim/schedule.h"
 #include "tensor/tensor.h"
 
 namespace tilenet::optim {
@@ -29,8 +48,15 @@ class Optimizer {
   virtual void step(Tensor& params, const Tensor& grads, const StepControl& control = {}) = 0;
 
   virtual std::string name() const = 0;
+  // A fresh optimizer with the same hyper-parameters, clipnorm and schedule (no slots, step 0).
+  virtual std::unique_ptr<Optimizer> clone() const = 0;
+  // The learning rate of the last step (with a schedule: the one the next step will use until then).
   float learning_rate() const { return lr_; }
+  // Throws ValueError for a negative or non-finite lr, or when a schedule is attached (as Keras does).
   void set_learning_rate(float lr);
+  // Learning-rate schedule, evaluated on the host at iterations() before each step; null detaches.
+  void set_schedule(std::shared_ptr<const Schedule> schedule);
+  const std::shared_ptr<const Schedule>& schedule() const { return schedule_; }
   // Steps requested so far (skipped ones included; the bias-correction counter lives with the
   // optimizer's state on the device and counts applied steps only).
   std::int64_t iterations() const { return iterations_; }
@@ -45,9 +71,12 @@ class Optimizer {
 
  protected:
   explicit Optimizer(float lr);
+  // The learning rate for the step about to run (the schedule's when one is attached); sets lr_.
+  float next_learning_rate();
   float lr_;
   float clipnorm_ = 0.0f;
   std::int64_t iterations_ = 0;
+  std::shared_ptr<const Schedule> schedule_;
 };
 
 }  // namespace tilenet::optim
