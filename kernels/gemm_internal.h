@@ -1,0 +1,48 @@
+// GEMM internals shared by the CPU backend, the CUDA dispatcher, the tests and the benchmark:
+// argument checks with the leading dimensions resolved, and the knobs that force one tile
+// configuration of one algorithm (so a single GPU run can compare configurations). Host-only.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "kernels/gemm.h"
+#include "tensor/error.h"
+
+namespace tilenet::kernels {
+
+// Checks p (sizes, leading dimensions, batch strides, pointers) and returns a copy with lda/ldb/ldc
+// filled in where they were 0. Throws ValueError naming `op` and the values it got.
+GemmParams resolve_gemm_params(const GemmParams& p, const void* a, const void* b, const void* c, const char* op);
+
+// A compile-time tile configuration of one algorithm, by name, for benchmarks and tests.
+// `cfg` indexes the algorithm's configuration table (gemm_configs); -1 lets the chooser pick.
+struct GemmConfigInfo {
+  GemmAlgo algo;
+  int cfg;
+  std::string name;  // e.g. "warp_tiled_128x128x8_w64x32"
+  bool half_inputs;  // the dtype family the configuration serves
+};
+// Every forced configuration the CUDA dispatcher knows (both dtypes).
+std::vector<GemmConfigInfo> gemm_configs();
+
+// Same as gemm(), but with a given configuration of `algo` (cfg as in gemm_configs(); -1: the
+// chooser's). Throws ValueError for an unknown index.
+void gemm_with_config(const GemmParams& p, const float* a, const float* b, float* c, cudaStream_t stream,
+                      GemmAlgo algo, int cfg);
+void gemm_with_config(const GemmParams& p, const half* a, const half* b, float* c, cudaStream_t stream,
+                      GemmAlgo algo, int cfg);
+void gemm_with_config(const GemmParams& p, const half* a, const half* b, half* c, cudaStream_t stream,
+                      GemmAlgo algo, int cfg);
+
+// The algorithm Auto would run for these parameters on the current device (for logs/benches).
+GemmAlgo gemm_auto_choice(const GemmParams& p, bool half_inputs);
+
+// Hopper self-check: one wgmma tile (M=N=128 or the kernel's tile, K=64*kblocks) computed on the
+// device and compared with the CPU on small integers. Returns "" when it matches, else a message
+// with the first mismatching (i, j), the value got and the value expected. Throws DeviceError when
+// the wgmma path is not available.
+std::string wgmma_self_check(int m, int n, int k);
+
+}  // namespace tilenet::kernels
