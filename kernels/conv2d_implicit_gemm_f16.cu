@@ -1,0 +1,452 @@
+// Implicit-GEMM convolution on fp16 Tensor Cores (fp32 accumulation), all three passes.
+//
+// Algorithm: the GEMM views of kernels/conv2d_igemm.cuh; no im2col buffer: each thread's operand
+// iterator computes the input address of its 16-byte chunks on the fly, out-of-range taps and
+// ragged edges are zero-filled by cp.async (src-size 0). Tiling: block tile BM x BN x 32, 4 warps,
+// warp tile WM x WN of mma.sync.m16n8k16 fragments loaded with ldmatrix (.trans for the
+// backward-filter operands, which are pixel-major in memory); 4-stage cp.async pipeline. Shared
+// memory rows are padded by 16 bytes, which makes both ldmatrix and its .trans form conflict-free.
+// Loaders that cannot use 16-byte copies (small c, k_out not a multiple of 8) read element by
+// element into registers before the stage's math and store after it, so their latency hides
+// behind one stage of MMAs. Epilogue straight from registers: bias + ReLU (forward), stride-phase
+// scatter (backward-data), fp32 split-K partials (backward-filter).
+// Constraints: none on shapes; 16-byte aligned pointers for the vector loaders (the host checks).
+// Measured: see bench/results (AlexNet conv layers vs cuDNN).
+#include <cuda_fp16.h>
+
+#include <type_traits>
+
+#include "kernels/conv2d_igemm.cuh"
+#include "kernels/launch.h"
+#include "tensor/error.h"
+
+namespace tilenet::kernels::conv {
+namespace {
+
+template <int BM_, int BN_, int WM_, int WN_, int STAGES_>
+struct TcCfg {
+  static constexpr int BM = BM_, BN = BN_, BK = 32, WM = WM_, WN = WN_, kStages = STAGES_;
+  static constexpr int kWarpsM = BM / WM, kWarpsN = BN / WN;
+  static constexpr int kThreads = 32 * kWarpsM * kWarpsN;
+  static constexpr int MI = WM / 16, NI = WN / 8;
+  static_assert(BM % WM == 0 && BN % WN == 0, "warp tiles must cover the block tile");
+  static_assert(WM % 16 == 0 && WN % 16 == 0, "warp tile: m16 fragments, n in pairs of n8");
+};
+using CfgL = TcCfg<128, 128, 64, 64, 4>;
+using CfgM = TcCfg<128, 64, 64, 32, 4>;
+using CfgS = TcCfg<64, 64, 32, 32, 4>;
+using CfgN = TcCfg<128, 16, 32, 16, 4>;
+
+__device__ __forceinline__ unsigned smem_u32(const void* p) {
+  return static_cast<unsigned>(__cvta_generic_to_shared(p));
+}
+// 16-byte async copy; zero-fills when !valid (src-size 0: nothing is read).
+template <bool kL1>
+__device__ __forceinline__ void cp_async16(void* dst, const void* src, bool valid) {
+  const int bytes = valid ? 16 : 0;
+  if (kL1)
+    asm volatile("cp.async.ca.shared.global [%0], [%1], 16, %2;\n" ::"r"(smem_u32(dst)), "l"(src), "r"(bytes));
+  else
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(smem_u32(dst)), "l"(src), "r"(bytes));
+}
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
+template <int N>
+__device__ __forceinline__ void cp_async_wait() {
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
+}
+template <bool kTrans>
+__device__ __forceinline__ void ldmatrix_x4(unsigned (&r)[4], const void* p) {
+  if (kTrans)
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                 : "r"(smem_u32(p)));
+  else
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                 : "r"(smem_u32(p)));
+}
+__device__ __forceinline__ void mma_16816(float (&c)[4], const unsigned (&a)[4], unsigned b0, unsigned b1) {
+  asm volatile(
+      "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+      "{%0,%1,%2,%3};\n"
+      : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
+template <class Cfg, Pass kPass>
+struct SmemLayout {
+  static constexpr bool kMN = kPass == Pass::wgrad;  // operands stored [BK][BM|BN]
+  static constexpr int kALd = kMN ? Cfg::BM + 8 : Cfg::BK + 8;  // halves per row
+  static constexpr int kBLd = kMN ? Cfg::BN + 8 : Cfg::BK + 8;
+  static constexpr int kAStage = kMN ? Cfg::BK * kALd : Cfg::BM * kALd;
+  static constexpr int kBStage = kMN ? Cfg::BK * kBLd : Cfg::BN * kBLd;
+  static constexpr int kBytes = Cfg::kStages * (kAStage + kBStage) * 2;
+};
+
+// Smem element offset of a thread's chunk i in a tile of layout L (k-major or mn-major).
+template <class L, bool kMN, int kLd>
+__device__ __forceinline__ int chunk_offset(int tid, int i) {
+  if constexpr (kMN)
+    return L::krow(tid, i) * kLd + L::col(tid);
+  else
+    return L::row(tid, i) * kLd + L::kc(tid);
+}
+
+template <class Cfg, Pass kPass, class AIt, class BIt>
+__global__ void __launch_bounds__(Cfg::kThreads) igemm_tc_kernel(const Params p) {
+  using SL = SmemLayout<Cfg, kPass>;
+  constexpr int BK = Cfg::BK, ST = Cfg::kStages, MI = Cfg::MI, NI = Cfg::NI;
+  constexpr bool kMN = SL::kMN;
+  using LA = typename AIt::L;
+  using LB = typename BIt::L;
+  extern __shared__ __align__(16) unsigned char smem[];
+  half* sA = reinterpret_cast<half*>(smem);
+  half* sB = sA + ST * SL::kAStage;
+
+  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+  const int warp_m = warp % Cfg::kWarpsM, warp_n = warp / Cfg::kWarpsM;
+  const int m_block = blockIdx.x * Cfg::BM, n_block = blockIdx.y * Cfg::BN;
+  const int split = blockIdx.z;
+  const int total_kt = (p.gemm_k + BK - 1) / BK;
+  int kt_begin = 0, kt_end = total_kt;
+  if (kPass == Pass::wgrad) {
+    kt_begin = split * p.k_tiles_per_split;
+    kt_end = min(total_kt, kt_begin + p.k_tiles_per_split);
+  }
+  const int nkt = max(0, kt_end - kt_begin);
+
+  AIt ait;
+  BIt bit;
+  if constexpr (kPass == Pass::wgrad) {
+    ait.init(p, m_block, tid, kt_begin * BK);
+    bit.init(p, n_block, tid, kt_begin * BK);
+  } else {
+    ait.init(p, m_block, tid);
+    bit.init(p, n_block, tid);
+  }
+  Vec<half> areg[AIt::kIsVector ? 1 : LA::ITERS];
+  Vec<half> breg[BIt::kIsVector ? 1 : LB::ITERS];
+
+  // Starts the loads of the iterators' current k-tile: cp.async into `stage`, or registers.
+  auto issue = [&](int stage) {
+    half* a_dst = sA + stage * SL::kAStage;
+    half* b_dst = sB + stage * SL::kBStage;
+#pragma unroll
+    for (int i = 0; i < LA::ITERS; ++i) {
+      if (!LA::live(tid, i)) continue;
+      if constexpr (AIt::kIsVector) {
+        const half* src = static_cast<const half*>(p.a);
+        const bool ok = ait.src(p, i, src);
+        cp_async16<kPass != Pass::wgrad>(a_dst + chunk_offset<LA, kMN, SL::kALd>(tid, i), ok ? src : static_cast<const half*>(p.a), ok);
+      } else {
+        areg[i] = ait.load(p, i);
+      }
+    }
+#pragma unroll
+    for (int i = 0; i < LB::ITERS; ++i) {
+      if (!LB::live(tid, i)) continue;
+      if constexpr (BIt::kIsVector) {
+        const half* src = static_cast<const half*>(p.b);
+        const bool ok = bit.src(p, i, src);
+        cp_async16<kPass == Pass::wgrad>(b_dst + chunk_offset<LB, kMN, SL::kBLd>(tid, i), ok ? src : static_cast<const half*>(p.b), ok);
+      } else {
+        breg[i] = bit.load(p, i);
+      }
+    }
+  };
+  // Stores what the register loaders fetched, then moves the iterators on.
+  auto finish = [&](int stage) {
+    if constexpr (!AIt::kIsVector) {
+      half* a_dst = sA + stage * SL::kAStage;
+#pragma unroll
+      for (int i = 0; i < LA::ITERS; ++i)
+        if (LA::live(tid, i))
+          *reinterpret_cast<uint4*>(a_dst + chunk_offset<LA, kMN, SL::kALd>(tid, i)) =
+              *reinterpret_cast<const uint4*>(areg[i].v);
+    }
+    if constexpr (!BIt::kIsVector) {
+      half* b_dst = sB + stage * SL::kBStage;
+#pragma unroll
+      for (int i = 0; i < LB::ITERS; ++i)
+        if (LB::live(tid, i))
+          *reinterpret_cast<uint4*>(b_dst + chunk_offset<LB, kMN, SL::kBLd>(tid, i)) =
+              *reinterpret_cast<const uint4*>(breg[i].v);
+    }
+    ait.advance(p);
+    bit.advance(p);
+  };
+
+#pragma unroll
+  for (int s = 0; s < ST - 1; ++s) {
+    if (s < nkt) {
+      issue(s);
+      finish(s);
+    }
+    cp_async_commit();
+  }
+  cp_async_wait<ST - 2>();
+  __syncthreads();
+
+  float acc[MI][NI][4];
+#pragma unroll
+  for (int mi = 0; mi < MI; ++mi)
+#pragma unroll
+    for (int ni = 0; ni < NI; ++ni)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) acc[mi][ni][e] = 0.0f;
+
+  int read_stage = 0, write_stage = ST - 1;
+  for (int kt = 0; kt < nkt; ++kt) {
+    const bool more = kt + ST - 1 < nkt;
+    if (more) issue(write_stage);
+
+    const half* a_s = sA + read_stage * SL::kAStage;
+    const half* b_s = sB + read_stage * SL::kBStage;
+#pragma unroll
+    for (int kk = 0; kk < BK; kk += 16) {
+      unsigned af[MI][4], bf[NI][2];
+#pragma unroll
+      for (int mi = 0; mi < MI; ++mi) {
+        const int m0 = warp_m * Cfg::WM + mi * 16;
+        const half* src;
+        if constexpr (kMN)
+          src = a_s + (kk + (lane & 7) + (lane >> 4) * 8) * SL::kALd + m0 + ((lane >> 3) & 1) * 8;
+        else
+          src = a_s + (m0 + (lane & 15)) * SL::kALd + kk + (lane >> 4) * 8;
+        ldmatrix_x4<kMN>(af[mi], src);
+      }
+#pragma unroll
+      for (int nj = 0; nj < NI / 2; ++nj) {
+        const int n0 = warp_n * Cfg::WN + nj * 16;
+        const half* src;
+        if constexpr (kMN)
+          src = b_s + (kk + (lane & 7) + ((lane >> 3) & 1) * 8) * SL::kBLd + n0 + (lane >> 4) * 8;
+        else
+          src = b_s + (n0 + (lane & 7) + (lane >> 4) * 8) * SL::kBLd + kk + ((lane >> 3) & 1) * 8;
+        unsigned r[4];
+        ldmatrix_x4<kMN>(r, src);
+        bf[2 * nj][0] = r[0];
+        bf[2 * nj][1] = r[1];
+        bf[2 * nj + 1][0] = r[2];
+        bf[2 * nj + 1][1] = r[3];
+      }
+#pragma unroll
+      for (int mi = 0; mi < MI; ++mi)
+#pragma unroll
+        for (int ni = 0; ni < NI; ++ni) mma_16816(acc[mi][ni], af[mi], bf[ni][0], bf[ni][1]);
+    }
+
+    if (more) finish(write_stage);
+    cp_async_commit();
+    cp_async_wait<ST - 2>();
+    __syncthreads();
+    read_stage = read_stage == ST - 1 ? 0 : read_stage + 1;
+    write_stage = write_stage == ST - 1 ? 0 : write_stage + 1;
+  }
+  cp_async_wait<0>();
+
+  // Epilogue: thread holds rows lane/4 (+8) and column pairs 2*(lane%4) of each fragment.
+#pragma unroll
+  for (int mi = 0; mi < MI; ++mi)
+#pragma unroll
+    for (int hh = 0; hh < 2; ++hh) {
+      const int m = m_block + warp_m * Cfg::WM + mi * 16 + (lane >> 2) + hh * 8;
+      if (m >= p.gemm_m) continue;
+      const long long off = out_row_offset<kPass>(p, m, split);
+#pragma unroll
+      for (int ni = 0; ni < NI; ++ni) {
+        const int n = n_block + warp_n * Cfg::WN + ni * 8 + 2 * (lane & 3);
+        if (n >= p.gemm_n) continue;
+        float v0 = acc[mi][ni][2 * hh], v1 = acc[mi][ni][2 * hh + 1];
+        const bool two = n + 1 < p.gemm_n;
+        if constexpr (kPass == Pass::wgrad) {
+          float* o = static_cast<float*>(p.out) + off + n;
+          if (two && p.pair_store)
+            *reinterpret_cast<float2*>(o) = make_float2(v0, v1);
+          else {
+            o[0] = v0;
+            if (two) o[1] = v1;
+          }
+        } else {
+          if (kPass == Pass::fwd) {
+            if (p.bias) {
+              v0 += p.bias[n];
+              if (two) v1 += p.bias[n + 1];
+            }
+            if (p.relu) {
+              v0 = fmaxf(v0, 0.0f);
+              v1 = fmaxf(v1, 0.0f);
+            }
+          }
+          __half* o = reinterpret_cast<__half*>(static_cast<half*>(p.out) + off + n);
+          if (two && p.pair_store)
+            *reinterpret_cast<__half2*>(o) = __floats2half2_rn(v0, v1);
+          else {
+            o[0] = __float2half_rn(v0);
+            if (two) o[1] = __float2half_rn(v1);
+          }
+        }
+      }
+    }
+}
+
+// Raises the kernel's dynamic shared-memory limit once (it needs more than the default 48 KB).
+template <class Cfg, Pass kPass, class AIt, class BIt>
+void configure() {
+  static const bool done = [] {
+    TILENET_CUDA_CHECK(cudaFuncSetAttribute(igemm_tc_kernel<Cfg, kPass, AIt, BIt>,
+                                            cudaFuncAttributeMaxDynamicSharedMemorySize, SmemLayout<Cfg, kPass>::kBytes));
+    return true;
+  }();
+  (void)done;
+}
+
+template <class Cfg, Pass kPass, class AIt, class BIt>
+void launch(const Params& p, int splits, cudaStream_t stream) {
+  using SL = SmemLayout<Cfg, kPass>;
+  configure<Cfg, kPass, AIt, BIt>();
+  const dim3 grid(ceil_div(p.gemm_m, Cfg::BM), ceil_div(p.gemm_n, Cfg::BN), splits);
+  igemm_tc_kernel<Cfg, kPass, AIt, BIt><<<grid, Cfg::kThreads, SL::kBytes, stream>>>(p);
+  check_launch("conv2d implicit GEMM (fp16 Tensor Cores)", stream);
+}
+
+template <class Cfg, Pass kPass, class AIt, class BIt>
+int blocks_per_sm() {
+  configure<Cfg, kPass, AIt, BIt>();
+  int n = 0;
+  TILENET_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, igemm_tc_kernel<Cfg, kPass, AIt, BIt>,
+                                                                   Cfg::kThreads, SmemLayout<Cfg, kPass>::kBytes));
+  return n;
+}
+
+template <class Cfg>
+using FwdVec = FwdA<half, Cfg::BM, Cfg::BK, Cfg::kThreads, true>;
+template <class Cfg>
+using FwdSpan = FwdA<half, Cfg::BM, Cfg::BK, Cfg::kThreads, false>;
+template <class Cfg>
+using DB = DenseB<half, Cfg::BN, Cfg::BK, Cfg::kThreads>;
+template <class Cfg, bool V>
+using DgA = DgradA<half, Cfg::BM, Cfg::BK, Cfg::kThreads, V>;
+template <class Cfg, bool V>
+using WgA = WgradA<half, Cfg::BM, Cfg::BK, Cfg::kThreads, V>;
+template <class Cfg, bool V>
+using WgB = WgradB<half, Cfg::BN, Cfg::BK, Cfg::kThreads, V>;
+
+// Which loader modes each tile is instantiated for (the vector modes always are, except
+// backward-filter on the narrow tile). Kept small: every combination is a kernel to compile.
+template <class Cfg>
+struct Avail {
+  static constexpr bool fwd_span = true, dg_scalar = true, wgrad = true, wg_a_scalar = true, wg_b_span = true;
+};
+template <>
+struct Avail<CfgL> {
+  static constexpr bool fwd_span = false, dg_scalar = false, wgrad = true, wg_a_scalar = false, wg_b_span = false;
+};
+template <>
+struct Avail<CfgM> {
+  static constexpr bool fwd_span = true, dg_scalar = false, wgrad = true, wg_a_scalar = false, wg_b_span = true;
+};
+template <>
+struct Avail<CfgN> {
+  static constexpr bool fwd_span = true, dg_scalar = true, wgrad = false, wg_a_scalar = false, wg_b_span = false;
+};
+
+// Runs the kernel for (pass, modes) on tile Cfg, or with `blocks` set stores its occupancy
+// instead; false when that combination is not instantiated.
+template <class Cfg>
+bool dispatch(Pass pass, bool va, bool vb, const Params* p, int splits, cudaStream_t st, int* blocks) {
+  using AV = Avail<Cfg>;
+  auto go = [&](auto kpass, auto* a_tag, auto* b_tag) {
+    constexpr Pass kP = decltype(kpass)::value;
+    using A = std::remove_pointer_t<decltype(a_tag)>;
+    using B = std::remove_pointer_t<decltype(b_tag)>;
+    if (blocks)
+      *blocks = blocks_per_sm<Cfg, kP, A, B>();
+    else
+      launch<Cfg, kP, A, B>(*p, splits, st);
+    return true;
+  };
+  using F = std::integral_constant<Pass, Pass::fwd>;
+  using D = std::integral_constant<Pass, Pass::dgrad>;
+  using W = std::integral_constant<Pass, Pass::wgrad>;
+  switch (pass) {
+    case Pass::fwd:
+      if (va) return go(F{}, (FwdVec<Cfg>*)nullptr, (DB<Cfg>*)nullptr);
+      if constexpr (AV::fwd_span) return go(F{}, (FwdSpan<Cfg>*)nullptr, (DB<Cfg>*)nullptr);
+      return false;
+    case Pass::dgrad:
+      if (va) return go(D{}, (DgA<Cfg, true>*)nullptr, (DB<Cfg>*)nullptr);
+      if constexpr (AV::dg_scalar) return go(D{}, (DgA<Cfg, false>*)nullptr, (DB<Cfg>*)nullptr);
+      return false;
+    case Pass::wgrad:
+      if constexpr (AV::wgrad) {
+        if (va && vb) return go(W{}, (WgA<Cfg, true>*)nullptr, (WgB<Cfg, true>*)nullptr);
+        if constexpr (AV::wg_b_span)
+          if (va) return go(W{}, (WgA<Cfg, true>*)nullptr, (WgB<Cfg, false>*)nullptr);
+        if constexpr (AV::wg_a_scalar) {
+          if (vb) return go(W{}, (WgA<Cfg, false>*)nullptr, (WgB<Cfg, true>*)nullptr);
+          return go(W{}, (WgA<Cfg, false>*)nullptr, (WgB<Cfg, false>*)nullptr);
+        }
+      }
+      return false;
+  }
+  return false;
+}
+
+bool dispatch_tile(Tile t, Pass pass, bool va, bool vb, const Params* p, int splits, cudaStream_t st, int* blocks) {
+  switch (t) {
+    case Tile::L: return dispatch<CfgL>(pass, va, vb, p, splits, st, blocks);
+    case Tile::M: return dispatch<CfgM>(pass, va, vb, p, splits, st, blocks);
+    case Tile::S: return dispatch<CfgS>(pass, va, vb, p, splits, st, blocks);
+    case Tile::N: return dispatch<CfgN>(pass, va, vb, p, splits, st, blocks);
+  }
+  return false;
+}
+
+template <class Cfg>
+bool available(Pass pass, bool va, bool vb) {
+  using AV = Avail<Cfg>;
+  switch (pass) {
+    case Pass::fwd: return va || AV::fwd_span;
+    case Pass::dgrad: return va || AV::dg_scalar;
+    case Pass::wgrad: return AV::wgrad && ((va && vb) || (va && AV::wg_b_span) || AV::wg_a_scalar);
+  }
+  return false;
+}
+
+}  // namespace
+
+namespace f16 {
+TileShape tile_shape(Tile t) {
+  switch (t) {
+    case Tile::L: return {CfgL::BM, CfgL::BN, CfgL::BK};
+    case Tile::M: return {CfgM::BM, CfgM::BN, CfgM::BK};
+    case Tile::S: return {CfgS::BM, CfgS::BN, CfgS::BK};
+    case Tile::N: return {CfgN::BM, CfgN::BN, CfgN::BK};
+  }
+  return {CfgS::BM, CfgS::BN, CfgS::BK};
+}
+bool tile_available(Pass pass, Tile t, bool va, bool vb) {
+  switch (t) {
+    case Tile::L: return available<CfgL>(pass, va, vb);
+    case Tile::M: return available<CfgM>(pass, va, vb);
+    case Tile::S: return available<CfgS>(pass, va, vb);
+    case Tile::N: return available<CfgN>(pass, va, vb);
+  }
+  return false;
+}
+int blocks_per_sm(Pass pass, Tile t, bool va, bool vb) {
+  int blocks = 0;
+  if (!dispatch_tile(t, pass, va, vb, nullptr, 1, nullptr, &blocks)) return 0;
+  return blocks;
+}
+}  // namespace f16
+
+Tile launch_igemm_f16(Pass pass, Tile tile, bool va, bool vb, const Params& p, int splits, cudaStream_t stream) {
+  if (!f16::tile_available(pass, tile, va, vb)) tile = Tile::S;
+  TILENET_CHECK(dispatch_tile(tile, pass, va, vb, &p, splits, stream, nullptr), Error,
+                "conv2d: no fp16 implicit-GEMM kernel for this pass and loader mode");
+  return tile;
+}
+
+}  // namespace tilenet::kernels::conv

@@ -1,0 +1,326 @@
+// Implicit-GEMM convolution in fp32 on the SIMT cores (no TF32), all three passes.
+//
+// Algorithm: the GEMM views of kernels/conv2d_igemm.cuh, the same operand iterators as the fp16
+// kernel (4-float chunks). Tiling: block tile BM x BN x 8, each thread a TM x TN register block
+// made of 4x4 quads spaced half a tile apart (so a warp's 16-byte shared loads are conflict-free
+// broadcasts), operands in shared memory as [k][m] and [k][n] so every fragment is one LDS.128.
+// K-major sources (forward, backward-data) are transposed on their way into shared memory;
+// pixel-major ones (backward-filter) are stored as they come. Global loads for tile k+1 are issued
+// into registers before the math of tile k (double-buffered shared memory, one barrier a tile).
+// Small-c and odd-k_out loaders read element by element. Epilogues as in the fp16 kernel.
+// Constraints: none on shapes; 16-byte aligned pointers for the vector loaders (the host checks).
+// Measured: see bench/results (AlexNet conv layers vs cuDNN with TF32 off).
+#include <type_traits>
+
+#include "kernels/conv2d_igemm.cuh"
+#include "kernels/launch.h"
+#include "tensor/error.h"
+
+namespace tilenet::kernels::conv {
+namespace {
+
+template <int BM_, int BN_, int TM_, int TN_>
+struct SimtCfg {
+  static constexpr int BM = BM_, BN = BN_, BK = 8, TM = TM_, TN = TN_;
+  static constexpr int kTx = BN / TN, kTy = BM / TM, kThreads = kTx * kTy;
+  static constexpr int QM = TM / 4, QN = TN / 4;  // quads per thread along m and n
+  static_assert(TM % 4 == 0 && TN % 4 == 0, "register blocks are made of 4x4 quads");
+  static_assert(kThreads % 32 == 0 && kThreads <= 256, "whole warps, at most 256 threads");
+};
+using CfgL = SimtCfg<128, 128, 8, 8>;
+using CfgM = SimtCfg<128, 64, 8, 8>;
+using CfgS = SimtCfg<64, 64, 8, 4>;
+using CfgN = SimtCfg<256, 8, 4, 4>;
+
+template <class Cfg, Pass kPass, class AIt, class BIt>
+__global__ void __launch_bounds__(Cfg::kThreads) igemm_simt_kernel(const Params p) {
+  constexpr int BM = Cfg::BM, BN = Cfg::BN, BK = Cfg::BK, TM = Cfg::TM, TN = Cfg::TN;
+  constexpr bool kMN = kPass == Pass::wgrad;
+  using LA = typename AIt::L;
+  using LB = typename BIt::L;
+  __shared__ __align__(16) float sA[2][BK][BM + 4];
+  __shared__ __align__(16) float sB[2][BK][BN + 4];
+
+  const int tid = threadIdx.x;
+  const int tx = tid % Cfg::kTx, ty = tid / Cfg::kTx;
+  const int m_block = blockIdx.x * BM, n_block = blockIdx.y * BN;
+  const int split = blockIdx.z;
+  const int total_kt = (p.gemm_k + BK - 1) / BK;
+  int kt_begin = 0, kt_end = total_kt;
+  if (kPass == Pass::wgrad) {
+    kt_begin = split * p.k_tiles_per_split;
+    kt_end = min(total_kt, kt_begin + p.k_tiles_per_split);
+  }
+  const int nkt = max(0, kt_end - kt_begin);
+
+  AIt ait;
+  BIt bit;
+  if constexpr (kPass == Pass::wgrad) {
+    ait.init(p, m_block, tid, kt_begin * BK);
+    bit.init(p, n_block, tid, kt_begin * BK);
+  } else {
+    ait.init(p, m_block, tid);
+    bit.init(p, n_block, tid);
+  }
+  Vec<float> ar[LA::ITERS], br[LB::ITERS];
+
+  auto fetch = [&] {
+#pragma unroll
+    for (int i = 0; i < LA::ITERS; ++i)
+      if (LA::live(tid, i)) ar[i] = ait.load(p, i);
+#pragma unroll
+    for (int i = 0; i < LB::ITERS; ++i)
+      if (LB::live(tid, i)) br[i] = bit.load(p, i);
+  };
+  auto store = [&](int buf) {
+#pragma unroll
+    for (int i = 0; i < LA::ITERS; ++i) {
+      if (!LA::live(tid, i)) continue;
+      if constexpr (kMN) {
+        *reinterpret_cast<float4*>(&sA[buf][LA::krow(tid, i)][LA::col(tid)]) = *reinterpret_cast<const float4*>(ar[i].v);
+      } else {
+        const int row = LA::row(tid, i), kc = LA::kc(tid);
+#pragma unroll
+        for (int e = 0; e < 4; ++e) sA[buf][kc + e][row] = ar[i].v[e];
+      }
+    }
+#pragma unroll
+    for (int i = 0; i < LB::ITERS; ++i) {
+      if (!LB::live(tid, i)) continue;
+      if constexpr (kMN) {
+        *reinterpret_cast<float4*>(&sB[buf][LB::krow(tid, i)][LB::col(tid)]) = *reinterpret_cast<const float4*>(br[i].v);
+      } else {
+        const int row = LB::row(tid, i), kc = LB::kc(tid);
+#pragma unroll
+        for (int e = 0; e < 4; ++e) sB[buf][kc + e][row] = br[i].v[e];
+      }
+    }
+    ait.advance(p);
+    bit.advance(p);
+  };
+
+  // Tiles narrower than their loaders leave rows nobody stores: clear both buffers once.
+  if (LA::CHUNKS * 4 < BK * BM || LB::CHUNKS * 4 < BK * BN) {
+    for (int i = tid; i < 2 * BK * (BM + 4); i += Cfg::kThreads) (&sA[0][0][0])[i] = 0.0f;
+    for (int i = tid; i < 2 * BK * (BN + 4); i += Cfg::kThreads) (&sB[0][0][0])[i] = 0.0f;
+    __syncthreads();
+  }
+
+  if (nkt > 0) {
+    fetch();
+    store(0);
+  }
+  __syncthreads();
+
+  float acc[TM][TN];
+#pragma unroll
+  for (int i = 0; i < TM; ++i)
+#pragma unroll
+    for (int j = 0; j < TN; ++j) acc[i][j] = 0.0f;
+
+  for (int kt = 0; kt < nkt; ++kt) {
+    const int buf = kt & 1;
+    const bool more = kt + 1 < nkt;
+    if (more) fetch();
+#pragma unroll
+    for (int k = 0; k < BK; ++k) {
+      float a[TM], b[TN];
+#pragma unroll
+      for (int qm = 0; qm < Cfg::QM; ++qm) {
+        const float4 v = *reinterpret_cast<const float4*>(&sA[buf][k][qm * (BM / Cfg::QM) + ty * 4]);
+        a[qm * 4 + 0] = v.x;
+        a[qm * 4 + 1] = v.y;
+        a[qm * 4 + 2] = v.z;
+        a[qm * 4 + 3] = v.w;
+      }
+#pragma unroll
+      for (int qn = 0; qn < Cfg::QN; ++qn) {
+        const float4 v = *reinterpret_cast<const float4*>(&sB[buf][k][qn * (BN / Cfg::QN) + tx * 4]);
+        b[qn * 4 + 0] = v.x;
+        b[qn * 4 + 1] = v.y;
+        b[qn * 4 + 2] = v.z;
+        b[qn * 4 + 3] = v.w;
+      }
+#pragma unroll
+      for (int i = 0; i < TM; ++i)
+#pragma unroll
+        for (int j = 0; j < TN; ++j) acc[i][j] = fmaf(a[i], b[j], acc[i][j]);
+    }
+    if (more) store(buf ^ 1);
+    __syncthreads();
+  }
+
+  // Epilogue: rows qm*(BM/QM) + ty*4 + i, columns qn*(BN/QN) + tx*4 + j.
+#pragma unroll
+  for (int qm = 0; qm < Cfg::QM; ++qm)
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+      const int m = m_block + qm * (BM / Cfg::QM) + ty * 4 + i;
+      if (m >= p.gemm_m) continue;
+      float* row = static_cast<float*>(p.out) + out_row_offset<kPass>(p, m, split);
+#pragma unroll
+      for (int qn = 0; qn < Cfg::QN; ++qn) {
+        const int n = n_block + qn * (BN / Cfg::QN) + tx * 4;
+        if (n >= p.gemm_n) continue;
+        float v[4];
+#pragma unroll
+        for (int j = 0; j < 4; ++j) {
+          v[j] = acc[qm * 4 + i][qn * 4 + j];
+          if (kPass == Pass::fwd && n + j < p.gemm_n) {
+            if (p.bias) v[j] += p.bias[n + j];
+            if (p.relu) v[j] = fmaxf(v[j], 0.0f);
+          }
+        }
+        if (n + 3 < p.gemm_n && p.pair_store) {
+          *reinterpret_cast<float4*>(row + n) = make_float4(v[0], v[1], v[2], v[3]);
+        } else {
+#pragma unroll
+          for (int j = 0; j < 4; ++j)
+            if (n + j < p.gemm_n) row[n + j] = v[j];
+        }
+      }
+    }
+}
+
+template <class Cfg, Pass kPass, class AIt, class BIt>
+void launch(const Params& p, int splits, cudaStream_t stream) {
+  const dim3 grid(ceil_div(p.gemm_m, Cfg::BM), ceil_div(p.gemm_n, Cfg::BN), splits);
+  igemm_simt_kernel<Cfg, kPass, AIt, BIt><<<grid, Cfg::kThreads, 0, stream>>>(p);
+  check_launch("conv2d implicit GEMM (fp32 SIMT)", stream);
+}
+
+template <class Cfg, Pass kPass, class AIt, class BIt>
+int occupancy() {
+  int n = 0;
+  TILENET_CUDA_CHECK(
+      cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, igemm_simt_kernel<Cfg, kPass, AIt, BIt>, Cfg::kThreads, 0));
+  return n;
+}
+
+template <class Cfg>
+using FwdVec = FwdA<float, Cfg::BM, Cfg::BK, Cfg::kThreads, true>;
+template <class Cfg>
+using FwdSpan = FwdA<float, Cfg::BM, Cfg::BK, Cfg::kThreads, false>;
+template <class Cfg>
+using DB = DenseB<float, Cfg::BN, Cfg::BK, Cfg::kThreads>;
+template <class Cfg, bool V>
+using DgA = DgradA<float, Cfg::BM, Cfg::BK, Cfg::kThreads, V>;
+template <class Cfg, bool V>
+using WgA = WgradA<float, Cfg::BM, Cfg::BK, Cfg::kThreads, V>;
+template <class Cfg, bool V>
+using WgB = WgradB<float, Cfg::BN, Cfg::BK, Cfg::kThreads, V>;
+
+template <class Cfg>
+struct Avail {
+  static constexpr bool fwd_span = true, dg_scalar = true, wgrad = true, wg_a_scalar = true, wg_b_span = true;
+};
+template <>
+struct Avail<CfgL> {
+  static constexpr bool fwd_span = false, dg_scalar = false, wgrad = true, wg_a_scalar = false, wg_b_span = false;
+};
+template <>
+struct Avail<CfgM> {
+  static constexpr bool fwd_span = true, dg_scalar = false, wgrad = true, wg_a_scalar = false, wg_b_span = true;
+};
+template <>
+struct Avail<CfgN> {
+  static constexpr bool fwd_span = false, dg_scalar = true, wgrad = false, wg_a_scalar = false, wg_b_span = false;
+};
+
+template <class Cfg>
+bool dispatch(Pass pass, bool va, bool vb, const Params* p, int splits, cudaStream_t st, int* blocks) {
+  using AV = Avail<Cfg>;
+  auto go = [&](auto kpass, auto* a_tag, auto* b_tag) {
+    constexpr Pass kP = decltype(kpass)::value;
+    using A = std::remove_pointer_t<decltype(a_tag)>;
+    using B = std::remove_pointer_t<decltype(b_tag)>;
+    if (blocks)
+      *blocks = occupancy<Cfg, kP, A, B>();
+    else
+      launch<Cfg, kP, A, B>(*p, splits, st);
+    return true;
+  };
+  using F = std::integral_constant<Pass, Pass::fwd>;
+  using D = std::integral_constant<Pass, Pass::dgrad>;
+  using W = std::integral_constant<Pass, Pass::wgrad>;
+  switch (pass) {
+    case Pass::fwd:
+      if (va) return go(F{}, (FwdVec<Cfg>*)nullptr, (DB<Cfg>*)nullptr);
+      if constexpr (AV::fwd_span) return go(F{}, (FwdSpan<Cfg>*)nullptr, (DB<Cfg>*)nullptr);
+      return false;
+    case Pass::dgrad:
+      if (va) return go(D{}, (DgA<Cfg, true>*)nullptr, (DB<Cfg>*)nullptr);
+      if constexpr (AV::dg_scalar) return go(D{}, (DgA<Cfg, false>*)nullptr, (DB<Cfg>*)nullptr);
+      return false;
+    case Pass::wgrad:
+      if constexpr (AV::wgrad) {
+        if (va && vb) return go(W{}, (WgA<Cfg, true>*)nullptr, (WgB<Cfg, true>*)nullptr);
+        if constexpr (AV::wg_b_span)
+          if (va) return go(W{}, (WgA<Cfg, true>*)nullptr, (WgB<Cfg, false>*)nullptr);
+        if constexpr (AV::wg_a_scalar) {
+          if (vb) return go(W{}, (WgA<Cfg, false>*)nullptr, (WgB<Cfg, true>*)nullptr);
+          return go(W{}, (WgA<Cfg, false>*)nullptr, (WgB<Cfg, false>*)nullptr);
+        }
+      }
+      return false;
+  }
+  return false;
+}
+
+bool dispatch_tile(Tile t, Pass pass, bool va, bool vb, const Params* p, int splits, cudaStream_t st, int* blocks) {
+  switch (t) {
+    case Tile::L: return dispatch<CfgL>(pass, va, vb, p, splits, st, blocks);
+    case Tile::M: return dispatch<CfgM>(pass, va, vb, p, splits, st, blocks);
+    case Tile::S: return dispatch<CfgS>(pass, va, vb, p, splits, st, blocks);
+    case Tile::N: return dispatch<CfgN>(pass, va, vb, p, splits, st, blocks);
+  }
+  return false;
+}
+
+template <class Cfg>
+bool available(Pass pass, bool va, bool vb) {
+  using AV = Avail<Cfg>;
+  switch (pass) {
+    case Pass::fwd: return va || AV::fwd_span;
+    case Pass::dgrad: return va || AV::dg_scalar;
+    case Pass::wgrad: return AV::wgrad && ((va && vb) || (va && AV::wg_b_span) || AV::wg_a_scalar);
+  }
+  return false;
+}
+
+}  // namespace
+
+namespace f32 {
+TileShape tile_shape(Tile t) {
+  switch (t) {
+    case Tile::L: return {CfgL::BM, CfgL::BN, CfgL::BK};
+    case Tile::M: return {CfgM::BM, CfgM::BN, CfgM::BK};
+    case Tile::S: return {CfgS::BM, CfgS::BN, CfgS::BK};
+    case Tile::N: return {CfgN::BM, CfgN::BN, CfgN::BK};
+  }
+  return {CfgS::BM, CfgS::BN, CfgS::BK};
+}
+bool tile_available(Pass pass, Tile t, bool va, bool vb) {
+  switch (t) {
+    case Tile::L: return available<CfgL>(pass, va, vb);
+    case Tile::M: return available<CfgM>(pass, va, vb);
+    case Tile::S: return available<CfgS>(pass, va, vb);
+    case Tile::N: return available<CfgN>(pass, va, vb);
+  }
+  return false;
+}
+int blocks_per_sm(Pass pass, Tile t, bool va, bool vb) {
+  int blocks = 0;
+  if (!dispatch_tile(t, pass, va, vb, nullptr, 1, nullptr, &blocks)) return 0;
+  return blocks;
+}
+}  // namespace f32
+
+Tile launch_igemm_f32(Pass pass, Tile tile, bool va, bool vb, const Params& p, int splits, cudaStream_t stream) {
+  if (!f32::tile_available(pass, tile, va, vb)) tile = Tile::S;
+  TILENET_CHECK(dispatch_tile(tile, pass, va, vb, &p, splits, stream, nullptr), Error,
+                "conv2d: no fp32 implicit-GEMM kernel for this pass and loader mode");
+  return tile;
+}
+
+}  // namespace tilenet::kernels::conv

@@ -1,0 +1,180 @@
+// Convolution on Tensors: argument checks naming the op, then cuda -> kernels/conv2d.cu (workspace
+// from the caching allocator), cpu -> kernels/conv2d_cpu.cpp.
+#include "tensor/conv.h"
+
+#include <climits>
+
+#include "kernels/conv2d.h"
+#include "tensor/memory.h"
+#include "tensor/stream.h"
+
+namespace tilenet {
+namespace {
+
+using kernels::Conv2dPass;
+using kernels::Conv2dShape;
+
+cudaStream_t stream_of(const Tensor& t) { return cuda::current_stream(t.device().index); }
+
+void check_float(const Tensor& t, const char* op, const char* name) {
+  check_defined(t, op, name);
+  TILENET_CHECK(t.dtype() == DType::f32 || t.dtype() == DType::f16, DtypeError, op, ": ", name,
+                " must be f32 or f16, got ", dtype_name(t.dtype()));
+}
+
+void check_shape(const Tensor& t, const Shape& expected, const char* op, const char* name) {
+  TILENET_CHECK(t.shape() == expected, ShapeError, op, ": ", name, " has shape ", t.shape().str(), ", expected ",
+                expected.str());
+}
+
+// The kernel shape for input x [N, H, W, C] and filters w [K, R, S, C].
+Conv2dShape conv_shape(const Shape& x, const Shape& w, const Conv2dOptions& opt, const char* op) {
+  TILENET_CHECK(x.ndim() == 4, ShapeError, op, ": input has shape ", x.str(), ", expected 4-D [N, H, W, C]");
+  TILENET_CHECK(w.ndim() == 4, ShapeError, op, ": filters have shape ", w.str(), ", expected 4-D [K, R, S, C]");
+  for (int i = 0; i < 4; ++i) {
+    TILENET_CHECK(x[i] >= 1 && x[i] <= INT_MAX, ShapeError, op, ": input shape ", x.str(),
+                  " has an extent outside [1, 2^31)");
+    TILENET_CHECK(w[i] >= 1 && w[i] <= INT_MAX, ShapeError, op, ": filter shape ", w.str(),
+                  " has an extent outside [1, 2^31)");
+  }
+  TILENET_CHECK(x[3] == w[3], ShapeError, op, ": input ", x.str(), " has ", x[3], " channels but filters ", w.str(),
+                " expect ", w[3], " (x is [N, H, W, C], w is [K, R, S, C])");
+  Conv2dShape sh;
+  sh.n = static_cast<int>(x[0]);
+  sh.h = static_cast<int>(x[1]);
+  sh.w = static_cast<int>(x[2]);
+  sh.c = static_cast<int>(x[3]);
+  sh.k = static_cast<int>(w[0]);
+  sh.r = static_cast<int>(w[1]);
+  sh.s = static_cast<int>(w[2]);
+  sh.stride_h = opt.stride_h;
+  sh.stride_w = opt.stride_w;
+  sh.pad_top = opt.pad_top;
+  sh.pad_left = opt.pad_left;
+  sh.pad_bottom = opt.pad_bottom;
+  sh.pad_right = opt.pad_right;
+  sh.dilation_h = opt.dilation_h;
+  sh.dilation_w = opt.dilation_w;
+  kernels::check_conv2d_shape(sh, op);
+  return sh;
+}
+
+Shape out_shape(const Conv2dShape& sh) { return Shape{sh.n, sh.p(), sh.q(), sh.k}; }
+
+// Device workspace for a CUDA pass, from the caching allocator (empty when none is needed).
+DeviceBuffer workspace(const Conv2dShape& sh, Conv2dPass pass, const Tensor& like) {
+  const std::size_t bytes = kernels::conv2d_workspace_bytes(sh, pass, like.dtype() == DType::f16);
+  if (bytes == 0) return DeviceBuffer();
+  return DeviceBuffer(bytes, like.device().index, stream_of(like));
+}
+
+}  // namespace
+
+Shape conv2d_output_shape(const Shape& x, const Shape& w, const Conv2dOptions& opt) {
+  return out_shape(conv_shape(x, w, opt, "conv2d"));
+}
+
+void conv2d_forward_into(const Tensor& x, const Tensor& w, const Tensor& bias, Tensor& out,
+                         const Conv2dOptions& opt, kernels::Activation act) {
+  const char* op = "conv2d_forward";
+  check_float(x, op, "x");
+  check_defined(w, op, "w");
+  check_defined(out, op, "out");
+  check_same_device(x, w, op);
+  check_same_device(x, out, op);
+  check_same_dtype(x, w, op);
+  check_same_dtype(x, out, op);
+  const Conv2dShape sh = conv_shape(x.shape(), w.shape(), opt, op);
+  check_shape(out, out_shape(sh), op, "out");
+  const float* b = nullptr;
+  if (bias.defined()) {
+    check_same_device(x, bias, op);
+    TILENET_CHECK(bias.dtype() == DType::f32, DtypeError, op, ": bias must be f32 (for f32 and f16 convolutions), got ",
+                  dtype_name(bias.dtype()));
+    check_shape(bias, Shape{sh.k}, op, "bias");
+    b = bias.data<float>();
+  }
+  if (x.is_cuda()) {
+    DeviceBuffer ws = workspace(sh, Conv2dPass::forward, x);
+    if (x.dtype() == DType::f32)
+      kernels::conv2d_forward(sh, x.data<float>(), w.data<float>(), b, out.data<float>(), act, ws.data(), ws.size(),
+                              stream_of(x));
+    else
+      kernels::conv2d_forward(sh, x.data<half>(), w.data<half>(), b, out.data<half>(), act, ws.data(), ws.size(),
+                              stream_of(x));
+  } else if (x.dtype() == DType::f32) {
+    kernels::conv2d_forward_cpu(sh, x.data<float>(), w.data<float>(), b, out.data<float>(), act);
+  } else {
+    kernels::conv2d_forward_cpu(sh, x.data<half>(), w.data<half>(), b, out.data<half>(), act);
+  }
+}
+
+Tensor conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2dOptions& opt,
+                      kernels::Activation act) {
+  check_float(x, "conv2d_forward", "x");
+  check_defined(w, "conv2d_forward", "w");
+  Tensor out = Tensor::empty(out_shape(conv_shape(x.shape(), w.shape(), opt, "conv2d_forward")), x.dtype(), x.device());
+  conv2d_forward_into(x, w, bias, out, opt, act);
+  return out;
+}
+
+void conv2d_backward_data_into(const Tensor& dy, const Tensor& w, Tensor& dx, const Conv2dOptions& opt) {
+  const char* op = "conv2d_backward_data";
+  check_float(dy, op, "dy");
+  check_defined(w, op, "w");
+  check_defined(dx, op, "dx");
+  check_same_device(dy, w, op);
+  check_same_device(dy, dx, op);
+  check_same_dtype(dy, w, op);
+  check_same_dtype(dy, dx, op);
+  const Conv2dShape sh = conv_shape(dx.shape(), w.shape(), opt, op);
+  check_shape(dy, out_shape(sh), op, "dy");
+  if (dy.is_cuda()) {
+    DeviceBuffer ws = workspace(sh, Conv2dPass::backward_data, dy);
+    if (dy.dtype() == DType::f32)
+      kernels::conv2d_backward_data(sh, dy.data<float>(), w.data<float>(), dx.data<float>(), ws.data(), ws.size(),
+                                    stream_of(dy));
+    else
+      kernels::conv2d_backward_data(sh, dy.data<half>(), w.data<half>(), dx.data<half>(), ws.data(), ws.size(),
+                                    stream_of(dy));
+  } else if (dy.dtype() == DType::f32) {
+    kernels::conv2d_backward_data_cpu(sh, dy.data<float>(), w.data<float>(), dx.data<float>());
+  } else {
+    kernels::conv2d_backward_data_cpu(sh, dy.data<half>(), w.data<half>(), dx.data<half>());
+  }
+}
+
+void conv2d_backward_filter_into(const Tensor& x, const Tensor& dy, Tensor& dw, const Conv2dOptions& opt,
+                                 bool accumulate) {
+  const char* op = "conv2d_backward_filter";
+  check_float(x, op, "x");
+  check_defined(dy, op, "dy");
+  check_float(dw, op, "dw");
+  check_same_device(x, dy, op);
+  check_same_device(x, dw, op);
+  check_same_dtype(x, dy, op);
+  TILENET_CHECK(dw.dtype() == DType::f32 || dw.dtype() == x.dtype(), DtypeError, op, ": dw must be f32 or ",
+                dtype_name(x.dtype()), " (the inputs' dtype), got ", dtype_name(dw.dtype()));
+  const Conv2dShape sh = conv_shape(x.shape(), dw.shape(), opt, op);
+  check_shape(dy, out_shape(sh), op, "dy");
+  if (x.is_cuda()) {
+    DeviceBuffer ws = workspace(sh, Conv2dPass::backward_filter, x);
+    if (x.dtype() == DType::f32)
+      kernels::conv2d_backward_filter(sh, x.data<float>(), dy.data<float>(), dw.data<float>(), accumulate, ws.data(),
+                                      ws.size(), stream_of(x));
+    else if (dw.dtype() == DType::f32)
+      kernels::conv2d_backward_filter(sh, x.data<half>(), dy.data<half>(), dw.data<float>(), accumulate, ws.data(),
+                                      ws.size(), stream_of(x));
+    else
+      kernels::conv2d_backward_filter(sh, x.data<half>(), dy.data<half>(), dw.data<half>(), accumulate, ws.data(),
+                                      ws.size(), stream_of(x));
+  } else if (x.dtype() == DType::f32) {
+    kernels::conv2d_backward_filter_cpu(sh, x.data<float>(), dy.data<float>(), dw.data<float>(), accumulate);
+  } else if (dw.dtype() == DType::f32) {
+    kernels::conv2d_backward_filter_cpu(sh, x.data<half>(), dy.data<half>(), dw.data<float>(), accumulate);
+  } else {
+    kernels::conv2d_backward_filter_cpu(sh, x.data<half>(), dy.data<half>(), dw.data<half>(), accumulate);
+  }
+}
+
+}  // namespace tilenet

@@ -1,0 +1,265 @@
+// GPU convolution: every algorithm x pass x dtype against the CPU reference on random data with
+// NaN-poisoned outputs: AlexNet's five layers at batch 2, 1x1/3x3/5x5/11x11 filters, strides
+// 1/2/3/4, padding 0..5 (asymmetric too), dilation, odd c/k/h/w, batch 1, misaligned pointers
+// (the element-wise loaders), accumulating backward-filter into f32 and f16. Small mode
+// (TILENET_TEST_SMALL, used under compute-sanitizer) skips the AlexNet shapes.
+#include <gtest/gtest.h>
+
+#include <cuda_runtime_api.h>
+
+#include <cmath>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include "kernels/conv2d.h"
+#include "tensor/conv.h"
+#include "tensor/memory.h"
+#include "tensor/stream.h"
+#include "test_util.h"
+
+using namespace tilenet;
+using kernels::Activation;
+using kernels::Conv2dAlgo;
+using kernels::Conv2dPass;
+using kernels::Conv2dShape;
+
+namespace {
+
+Conv2dShape make(int n, int h, int w, int c, int k, int r, int s, int stride = 1, int pad = 0, int dil = 1) {
+  Conv2dShape sh;
+  sh.n = n;
+  sh.h = h;
+  sh.w = w;
+  sh.c = c;
+  sh.k = k;
+  sh.r = r;
+  sh.s = s;
+  sh.stride_h = sh.stride_w = stride;
+  sh.pad_top = sh.pad_left = sh.pad_bottom = sh.pad_right = pad;
+  sh.dilation_h = sh.dilation_w = dil;
+  return sh;
+}
+Conv2dShape asym(Conv2dShape sh, int top, int left, int bottom, int right) {
+  sh.pad_top = top;
+  sh.pad_left = left;
+  sh.pad_bottom = bottom;
+  sh.pad_right = right;
+  return sh;
+}
+
+struct Case {
+  std::string name;
+  Conv2dShape sh;
+  bool big = false;      // skipped in small mode
+  int misalign = 0;      // elements by which every operand is shifted off 16-byte alignment
+};
+
+void PrintTo(const Case& c, std::ostream* os) { *os << c.name; }
+
+std::vector<Case> cases() {
+  Conv2dShape dil = make(1, 14, 13, 8, 16, 3, 2, 2, 1);
+  dil.dilation_h = 2;
+  dil.dilation_w = 3;
+  return {
+      {"alexnet_conv1", make(2, 224, 224, 3, 64, 11, 11, 4, 2), true},
+      {"alexnet_conv2", make(2, 27, 27, 64, 192, 5, 5, 1, 2), true},
+      {"alexnet_conv3", make(2, 13, 13, 192, 384, 3, 3, 1, 1), true},
+      {"alexnet_conv4", make(2, 13, 13, 384, 256, 3, 3, 1, 1), true},
+      {"alexnet_conv5", make(2, 13, 13, 256, 256, 3, 3, 1, 1), true},
+      {"tiny", make(1, 5, 5, 1, 1, 3, 3)},
+      {"c3_k7_13x13_s1", make(2, 13, 13, 3, 7, 3, 3, 1, 1)},
+      {"c3_k7_13x13_s2", make(2, 13, 13, 3, 7, 3, 3, 2, 1)},
+      {"pointwise", make(2, 17, 15, 16, 24, 1, 1)},
+      {"pointwise_s2", make(2, 9, 9, 8, 4, 1, 1, 2, 0)},
+      {"5x5_same", make(2, 16, 16, 8, 16, 5, 5, 1, 2)},
+      {"11x11_s4_smallc", make(1, 31, 29, 3, 5, 11, 11, 4, 2)},
+      {"dilation2", make(2, 12, 12, 16, 8, 3, 3, 1, 2, 2)},
+      {"pad5_s3", make(1, 10, 11, 2, 3, 2, 3, 3, 5)},
+      {"same_s2_asym", asym(make(2, 8, 9, 8, 16, 3, 3, 2), 0, 1, 1, 0)},
+      {"asym_4x2", asym(make(1, 7, 7, 4, 3, 4, 2, 1), 2, 0, 1, 3)},
+      {"batch1_wide", make(1, 20, 20, 64, 72, 3, 3, 1, 1)},
+      {"odd_k7_c32", make(2, 13, 13, 32, 7, 3, 3, 1, 1)},
+      {"ragged_n136", make(3, 11, 11, 40, 136, 3, 3, 1, 1)},
+      {"dilation_2x3_s2", dil},
+      {"multi_ktile", make(4, 28, 28, 64, 128, 3, 3, 1, 1)},
+      {"s2_c32", make(4, 28, 28, 32, 64, 3, 3, 2, 1)},
+      {"misaligned", make(2, 13, 13, 16, 24, 3, 3, 1, 1), false, 1},
+      {"misaligned_s2", make(2, 12, 11, 8, 16, 3, 3, 2, 1), false, 3},
+  };
+}
+
+template <typename T>
+std::vector<T> convert(const std::vector<float>& v) {
+  if constexpr (std::is_same_v<T, half>)
+    return test::to_half(v);
+  else
+    return v;
+}
+inline float f(float v) { return v; }
+inline float f(half v) { return half_to_float(v); }
+template <typename T>
+std::vector<float> floats(const std::vector<T>& v) {
+  std::vector<float> r(v.size());
+  for (std::size_t i = 0; i < v.size(); ++i) r[i] = f(v[i]);
+  return r;
+}
+
+// Device copy of host data, `offset` elements into its buffer; poison() fills it with NaN bytes.
+template <typename T>
+struct Dev {
+  DeviceBuffer buf;
+  T* ptr;
+  std::size_t n;
+  Dev(std::size_t count, int offset) : buf((count + offset + 16) * sizeof(T), 0, cuda::current_stream()), n(count) {
+    ptr = buf.as<T>() + offset;
+  }
+  Dev(const std::vector<T>& host, int offset) : Dev(host.size(), offset) { put(host); }
+  void put(const std::vector<T>& host) {
+    TILENET_CUDA_CHECK(cudaMemcpyAsync(ptr, host.data(), n * sizeof(T), cudaMemcpyHostToDevice, cuda::current_stream()));
+  }
+  void poison() { TILENET_CUDA_CHECK(cudaMemsetAsync(ptr, 0xFF, n * sizeof(T), cuda::current_stream())); }
+  std::vector<float> get() const {
+    std::vector<T> h(n);
+    TILENET_CUDA_CHECK(cudaMemcpyAsync(h.data(), ptr, n * sizeof(T), cudaMemcpyDeviceToHost, cuda::current_stream()));
+    TILENET_CUDA_CHECK(cudaStreamSynchronize(cuda::current_stream()));
+    return floats(h);
+  }
+};
+
+// Tolerances: fp32 accumulates in a different order than the double reference; fp16 results are
+// rounded to fp16 once (a couple of ulps) after fp32 accumulation of exact products.
+struct Tol {
+  double atol, rtol;
+};
+Tol tol_for(bool half_out, double reduction) {
+  if (half_out) return {5e-4 * std::sqrt(reduction) + 1e-3, 2e-3};
+  return {2e-6 * std::sqrt(reduction) * std::sqrt(reduction / 16 + 1) + 1e-5, 1e-4};
+}
+
+class Conv2dGpu : public ::testing::TestWithParam<Case> {
+ protected:
+  void SetUp() override {
+    TILENET_REQUIRE_GPU();
+    if (GetParam().big && test::small_mode()) GTEST_SKIP() << "small mode";
+  }
+
+  template <typename T>
+  void run_all() {
+    const Case& cs = GetParam();
+    const Conv2dShape sh = cs.sh;
+    constexpr bool hp = std::is_same_v<T, half>;
+    SCOPED_TRACE(cs.name + " " + sh.str() + (hp ? " f16" : " f32") + " seed " + std::to_string(test::kSeed));
+    // Inputs, rounded to the storage type so the reference sees exactly what the GPU does.
+    const auto x = convert<T>(test::random_uniform(sh.x_elems(), -1, 1, test::kSeed));
+    const auto w = convert<T>(test::random_uniform(sh.w_elems(), -1, 1, test::kSeed + 1));
+    const auto dy = convert<T>(test::random_uniform(sh.y_elems(), -1, 1, test::kSeed + 2));
+    const auto bias = test::random_uniform(sh.k, -0.5f, 0.5f, test::kSeed + 3);
+    const auto dw0 = test::random_uniform(sh.w_elems(), -1, 1, test::kSeed + 4);
+
+    std::vector<T> y_ref(sh.y_elems()), dx_ref(sh.x_elems());
+    kernels::conv2d_forward_ref(sh, x.data(), w.data(), bias.data(), y_ref.data(), Activation::relu);
+    kernels::conv2d_backward_data_ref(sh, dy.data(), w.data(), dx_ref.data());
+    std::vector<float> dw_ref = dw0;  // accumulate onto dw0
+    kernels::conv2d_backward_filter_ref(sh, x.data(), dy.data(), dw_ref.data(), true);
+    std::vector<float> dw_ref_over(sh.w_elems());
+    kernels::conv2d_backward_filter_ref(sh, x.data(), dy.data(), dw_ref_over.data(), false);
+    ASSERT_GT(test::l2_norm(floats(y_ref)), 0.0);
+    ASSERT_GT(test::l2_norm(floats(dx_ref)), 0.0);
+    ASSERT_GT(test::l2_norm(dw_ref_over), 0.0);
+
+    const int off = cs.misalign;
+    Dev<T> dx_(x, off), dw_(w, off), ddy(dy, off);
+    Dev<float> dbias(bias, 0);
+    Dev<T> dy_out(sh.y_elems(), off), dx_out(sh.x_elems(), off);
+    Dev<float> dw32(sh.w_elems(), off);
+    Dev<T> dwT(sh.w_elems(), off);
+    cudaStream_t st = cuda::current_stream();
+
+    for (Conv2dAlgo algo : kernels::conv2d_algos()) {
+      SCOPED_TRACE(kernels::conv2d_algo_name(algo));
+      // forward with bias + ReLU
+      {
+        const std::size_t bytes = kernels::conv2d_workspace_bytes(sh, Conv2dPass::forward, hp, algo);
+        DeviceBuffer ws(bytes, 0, st);
+        dy_out.poison();
+        kernels::conv2d_forward(sh, dx_.ptr, dw_.ptr, dbias.ptr, dy_out.ptr, Activation::relu, ws.data(), bytes, st,
+                                algo);
+        const Tol t = tol_for(hp, static_cast<double>(sh.gemm_k()));
+        EXPECT_TRUE(test::all_close(dy_out.get(), floats(y_ref), t.atol, t.rtol)) << "forward";
+      }
+      // backward data
+      {
+        const std::size_t bytes = kernels::conv2d_workspace_bytes(sh, Conv2dPass::backward_data, hp, algo);
+        DeviceBuffer ws(bytes, 0, st);
+        dx_out.poison();
+        kernels::conv2d_backward_data(sh, ddy.ptr, dw_.ptr, dx_out.ptr, ws.data(), bytes, st, algo);
+        const Tol t = tol_for(hp, static_cast<double>(sh.k) * sh.r * sh.s);
+        EXPECT_TRUE(test::all_close(dx_out.get(), floats(dx_ref), t.atol, t.rtol)) << "backward data";
+      }
+      // backward filter: f32 dw overwritten and accumulated; f16 dw (f16 inputs) overwritten
+      {
+        const std::size_t bytes = kernels::conv2d_workspace_bytes(sh, Conv2dPass::backward_filter, hp, algo);
+        DeviceBuffer ws(bytes, 0, st);
+        const Tol t = tol_for(false, static_cast<double>(sh.gemm_m()));
+        dw32.poison();
+        kernels::conv2d_backward_filter(sh, dx_.ptr, ddy.ptr, dw32.ptr, false, ws.data(), bytes, st, algo);
+        EXPECT_TRUE(test::all_close(dw32.get(), dw_ref_over, t.atol, t.rtol)) << "backward filter (overwrite)";
+        dw32.put(dw0);
+        kernels::conv2d_backward_filter(sh, dx_.ptr, ddy.ptr, dw32.ptr, true, ws.data(), bytes, st, algo);
+        EXPECT_TRUE(test::all_close(dw32.get(), dw_ref, t.atol, t.rtol)) << "backward filter (accumulate)";
+        if constexpr (hp) {
+          dwT.poison();
+          kernels::conv2d_backward_filter(sh, dx_.ptr, ddy.ptr, dwT.ptr, false, ws.data(), bytes, st, algo);
+          const Tol th = tol_for(true, static_cast<double>(sh.gemm_m()));
+          EXPECT_TRUE(test::all_close(dwT.get(), dw_ref_over, th.atol, th.rtol)) << "backward filter (f16 dw)";
+        }
+      }
+    }
+  }
+};
+
+TEST_P(Conv2dGpu, F32AllAlgorithmsMatchReference) { run_all<float>(); }
+TEST_P(Conv2dGpu, F16AllAlgorithmsMatchReference) { run_all<half>(); }
+
+INSTANTIATE_TEST_SUITE_P(Shapes, Conv2dGpu, ::testing::ValuesIn(cases()),
+                         [](const ::testing::TestParamInfo<Case>& i) { return i.param.name; });
+
+TEST(Conv2dGpuTensor, MatchesCpuPathAndChecksWorkspace) {
+  TILENET_REQUIRE_GPU();
+  Conv2dOptions opt;
+  opt.stride_h = opt.stride_w = 2;
+  opt.pad_top = opt.pad_left = 1;
+  opt.pad_bottom = opt.pad_right = 2;
+  for (DType dt : {DType::f32, DType::f16}) {
+    Tensor x = Tensor::uniform({3, 15, 14, 16}, -1, 1, 5, Device::cpu(), dt);
+    Tensor w = Tensor::uniform({24, 3, 3, 16}, -1, 1, 6, Device::cpu(), dt);
+    Tensor b = Tensor::uniform({24}, -1, 1, 7);
+    Tensor y = conv2d_forward(x, w, b, opt, Activation::relu);
+    Tensor yg = conv2d_forward(x.cuda(), w.cuda(), b.cuda(), opt, Activation::relu);
+    const double tol = dt == DType::f16 ? 2e-2 : 1e-4;
+    EXPECT_TRUE(test::all_close(yg.to_vector(), y.to_vector(), tol, tol));
+    Tensor dy = Tensor::uniform(y.shape(), -1, 1, 8, Device::cpu(), dt);
+    Tensor dx = Tensor::empty(x.shape(), dt), dxg = Tensor::empty(x.shape(), dt, Device::cuda());
+    conv2d_backward_data_into(dy, w, dx, opt);
+    conv2d_backward_data_into(dy.cuda(), w.cuda(), dxg, opt);
+    EXPECT_TRUE(test::all_close(dxg.to_vector(), dx.to_vector(), tol, tol));
+    Tensor dw = Tensor::full(w.shape(), 0.5f), dwg = Tensor::full(w.shape(), 0.5f, DType::f32, Device::cuda());
+    conv2d_backward_filter_into(x, dy, dw, opt, true);
+    conv2d_backward_filter_into(x.cuda(), dy.cuda(), dwg, opt, true);
+    EXPECT_TRUE(test::all_close(dwg.to_vector(), dw.to_vector(), 1e-3, 1e-3));
+    // Mixed devices are refused.
+    EXPECT_THROW(conv2d_forward(x.cuda(), w, b, opt), DeviceError);
+  }
+  // Too small a workspace is refused with the size it needs.
+  Conv2dShape sh = make(1, 8, 8, 3, 4, 3, 3);
+  const std::size_t need = kernels::conv2d_workspace_bytes(sh, Conv2dPass::backward_filter, false);
+  ASSERT_GT(need, 0u);
+  DeviceBuffer a(sh.x_elems() * 4, 0, cuda::current_stream()), g(sh.y_elems() * 4, 0, cuda::current_stream()),
+      d(sh.w_elems() * 4, 0, cuda::current_stream());
+  EXPECT_THROW(kernels::conv2d_backward_filter(sh, a.as<float>(), g.as<float>(), d.as<float>(), false, nullptr, 0,
+                                               cuda::current_stream()),
+               ValueError);
+}
+
+}  // namespace
