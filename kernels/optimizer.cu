@@ -7,6 +7,10 @@
 // so the whole step is one launch and the host never waits.
 // clipnorm > 0 adds one launch before the update: per-block partial sums of (g*inv_scale)^2 and,
 // in the last block, their fixed-order sum: deterministic for a given n and device.
+// Measured (H100 80GB HBM3, 64M parameters, tests/test_optim_gpu.cpp OptimGpuThroughput):
+// Adam 0.676 ms/step = 2.78 TB/s counting 28 bytes/parameter, SGD+momentum 0.473 ms = 2.84 TB/s
+// (20 B/param); clipnorm adds one gradient read (Adam 0.772 ms). For scale: a device-to-device copy
+// on this machine type was reported at about 3.0 TB/s (not measured in the same run).
 #include <cuda_runtime.h>
 
 #include <algorithm>
