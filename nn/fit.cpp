@@ -1,0 +1,310 @@
+// Sequential: the training step, fit, evaluate, predict.
+//
+// Host work per training batch: one launch per layer op (fused epilogues), the loss, the metric
+// accumulation, the optimizer (plus the finite check and the scale update under mixed precision).
+// Nothing reads device memory inside an epoch except the progress refresh on a terminal (at most
+// every 0.5 s); every buffer is preallocated for the largest batch, so steady steps allocate nothing.
+#include <cstring>
+#include <iostream>
+
+#include "kernels/elementwise.h"
+#include "kernels/train_ops.h"
+#include "nn/callbacks.h"
+#include "nn/progress.h"
+#include "tensor/stream.h"
+
+namespace tilenet::nn {
+namespace {
+
+// Device doubles [n] zeroed on the tensor's stream (f32 storage of twice the words).
+Tensor make_accumulator(int n, Device device) { return Tensor::zeros({2 * static_cast<std::int64_t>(n)}, DType::f32, device); }
+
+void zero_accumulator(Tensor& acc) {
+  if (acc.is_cuda())
+    TILENET_CUDA_CHECK(cudaMemsetAsync(acc.raw_data(), 0, acc.nbytes(), cuda::current_stream(acc.device().index)));
+  else
+    std::memset(acc.raw_data(), 0, acc.nbytes());
+}
+
+std::vector<double> read_accumulator(const Tensor& acc) {
+  Tensor host = acc.cpu();
+  const double* d = static_cast<const double*>(host.raw_data());
+  return std::vector<double>(d, d + acc.numel() / 2);
+}
+
+// The per-sample shape of a batch: every dimension but the first.
+Shape sample_shape(const Tensor& x) {
+  const std::vector<std::int64_t> d = x.shape().vec();
+  TILENET_CHECK(!d.empty(), ShapeError, "inputs need a batch dimension, got a 0-D tensor");
+  return Shape(std::vector<std::int64_t>(d.begin() + 1, d.end()));
+}
+
+MetricValues to_values(const Logs& logs, const std::vector<std::string>& order) {
+  MetricValues v;
+  for (const std::string& k : order) {
+    auto it = logs.find(k);
+    if (it != logs.end()) v.emplace_back(k, it->second);
+  }
+  return v;
+}
+
+}  // namespace
+
+Logs Sequential::read_logs(const Tensor& acc, const std::string& prefix) const {
+  const std::vector<double> a = read_accumulator(acc);
+  Logs logs;
+  const double n = a[1] > 0 ? a[1] : 1.0;
+  logs[prefix + "loss"] = a[0] / n;
+  for (std::size_t j = 0; j < plan_.names.size(); ++j) logs[prefix + plan_.names[j]] = a[2 + j] / n;
+  return logs;
+}
+
+Tensor Sequential::forward_all(const Tensor& x, bool training) {
+  refresh_half_weights();
+  Tensor h = x;
+  for (auto& l : layers_) h = l->forward(h, training);
+  return h;
+}
+
+void Sequential::backward_all(const Tensor& dlogits) {
+  // Layers below the first trainable one need no backward at all.
+  std::size_t first = layers_.size();
+  for (std::size_t i = 0; i < layers_.size(); ++i)
+    if (layers_[i]->count_params(true) > 0) {
+      first = i;
+      break;
+    }
+  Tensor g = dlogits;
+  for (std::size_t i = layers_.size(); i-- > first;) g = layers_[i]->backward(g);
+}
+
+void Sequential::prepare_run(std::int64_t batch, const Tensor& targets) {
+  plan_ = plan_metrics(metrics_, loss_, targets, output_shape());
+  fused_head_ = loss_.is_crossentropy() && !loss_.from_logits && !layers_.empty() &&
+                layers_.back()->has_softmax_output();
+  if (!losses_.defined() || losses_.numel() < batch || losses_.device() != device_)
+    losses_ = Tensor::empty({batch}, DType::f32, device_);
+  std::int64_t elems = input_shape_.numel();
+  for (auto& l : layers_) elems = std::max(elems, l->max_activation_elems());
+  arena_->reserve(elems * batch, compute_dtype(), device_);
+  if (copts_.mixed_precision && !scaler_) scaler_ = std::make_unique<optim::LossScaler>(device_, copts_.loss_scale);
+}
+
+void Sequential::step(const Tensor& x, const Tensor& y, Tensor& acc) {
+  const std::int64_t batch = x.dim(0);
+  const bool logits = fused_head_ || loss_.from_logits;
+  if (!layers_.empty()) layers_.back()->set_emit_logits(fused_head_);
+  const Tensor out = forward_all(x, true);
+  Tensor losses = losses_.slice(0, batch);
+  Tensor dout = arena_->take(Tensor(), out.shape(), out.dtype(), device_);
+  compute_loss(loss_, out, logits, y, losses, dout, 1.0f / static_cast<float>(batch));
+  if (scaler_) scaler_->scale_(dout);
+  accumulate_metrics(plan_, out, logits, y, losses, acc);
+  backward_all(dout);
+  if (params_.numel() > 0) {
+    if (scaler_) {
+      scaler_->check(grads_);
+      optimizer_->step(params_, grads_, scaler_->control());
+      scaler_->update();
+    } else {
+      optimizer_->step(params_, grads_);
+    }
+  }
+  half_dirty_ = true;
+  ++run_.step;
+}
+
+void Sequential::train_on_batch(const Tensor& x, const Tensor& y) {
+  require_compiled("train_on_batch");
+  check_defined(x, "train_on_batch", "x");
+  TILENET_CHECK(x.ndim() >= 1, ShapeError, "train_on_batch: x needs a batch dimension, got ", x.shape().str());
+  ensure_built(sample_shape(x));
+  const Tensor targets = prepare_targets(loss_, y, output_shape(), "train_on_batch");
+  TILENET_CHECK(targets.dim(0) == x.dim(0), ShapeError, "train_on_batch: x has ", x.dim(0), " samples, y ",
+                targets.dim(0));
+  TILENET_CHECK(x.device() == device_ && targets.device() == device_, DeviceError, "train_on_batch: x is on ",
+                x.device().str(), " and y on ", targets.device().str(), ", the model on ", device_.str());
+  prepare_run(x.dim(0), targets);
+  if (!train_acc_.defined()) train_acc_ = make_accumulator(2 + kernels::kMaxMetrics, device_);
+  step(x.dtype() == compute_dtype() ? x : x.to(compute_dtype()), targets, train_acc_);
+}
+
+double Sequential::compute_gradients(const Tensor& x, const Tensor& y, bool training) {
+  require_compiled("compute_gradients");
+  check_defined(x, "compute_gradients", "x");
+  TILENET_CHECK(x.ndim() >= 1, ShapeError, "compute_gradients: x needs a batch dimension, got ", x.shape().str());
+  ensure_built(sample_shape(x));
+  const Tensor targets = prepare_targets(loss_, y, output_shape(), "compute_gradients");
+  prepare_run(x.dim(0), targets);
+  const bool logits = fused_head_ || loss_.from_logits;
+  if (!layers_.empty()) layers_.back()->set_emit_logits(fused_head_);
+  const Tensor out = forward_all(x.dtype() == compute_dtype() ? x : x.to(compute_dtype()), training);
+  Tensor losses = losses_.slice(0, x.dim(0));
+  Tensor dout = arena_->take(Tensor(), out.shape(), out.dtype(), device_);
+  compute_loss(loss_, out, logits, targets, losses, dout, 1.0f / static_cast<float>(x.dim(0)));
+  backward_all(dout);
+  const std::vector<float> l = losses.to_vector();
+  double sum = 0.0;
+  for (float v : l) sum += v;
+  return sum / static_cast<double>(l.size());
+}
+
+Logs Sequential::read_train_metrics(bool reset) {
+  if (!train_acc_.defined()) return {};
+  Logs logs = read_logs(train_acc_, "");
+  if (reset) zero_accumulator(train_acc_);
+  return logs;
+}
+
+History Sequential::fit(const Tensor& x, const Tensor& y, const FitOptions& options) {
+  return fit(Dataset(x, y), options);
+}
+
+History Sequential::fit(Dataset train, const FitOptions& o) {
+  require_compiled("fit");
+  TILENET_CHECK(o.batch_size >= 1, ValueError, "fit: batch_size must be positive, got ", o.batch_size);
+  TILENET_CHECK(o.initial_epoch >= 0 && o.epochs >= 0, ValueError, "fit: epochs (", o.epochs, ") and initial_epoch (",
+                o.initial_epoch, ") must be non-negative");
+  TILENET_CHECK(o.validation_split >= 0.0 && o.validation_split < 1.0, ValueError,
+                "fit: validation_split must be in [0, 1), got ", o.validation_split);
+  TILENET_CHECK(o.verbose >= 0 && o.verbose <= 2, ValueError, "fit: verbose must be 0, 1 or 2, got ", o.verbose);
+  TILENET_CHECK(train.size() > 0, ValueError, "fit: no training samples");
+  TILENET_CHECK(train.y().defined(), ValueError, "fit: targets y are required");
+  ensure_built(sample_shape(train.x()));
+
+  Dataset val;
+  bool has_val = false;
+  if (o.validation_data.x.defined()) {
+    val = Dataset(o.validation_data.x, prepare_targets(loss_, o.validation_data.y, output_shape(), "fit (validation_data)"));
+    ensure_built(sample_shape(val.x()));
+    has_val = true;
+  }
+  train = Dataset(train.x(), prepare_targets(loss_, train.y(), output_shape(), "fit"));
+  if (!has_val && o.validation_split > 0.0) {
+    // Keras: split_at = int(N * (1 - validation_split)); the samples after it validate.
+    const std::int64_t n = train.size();
+    const std::int64_t split_at = static_cast<std::int64_t>(static_cast<double>(n) * (1.0 - o.validation_split));
+    TILENET_CHECK(split_at > 0 && split_at < n, ValueError, "fit: validation_split ", o.validation_split, " of ", n,
+                  " samples leaves an empty training or validation set");
+    val = train.split_tail(n - split_at);
+    has_val = true;
+  }
+  train.to(device_);
+  if (has_val) val.to(device_);
+  const std::int64_t vbs = o.validation_batch_size > 0 ? o.validation_batch_size : o.batch_size;
+  prepare_run(std::max(std::min(o.batch_size, train.size()), has_val ? std::min(vbs, val.size()) : 0), train.y());
+
+  History h;
+  Tensor acc = make_accumulator(2 + static_cast<int>(plan_.names.size()), device_);
+  for (auto& cb : o.callbacks) cb->set_model(this);
+  stop_training = false;
+  for (auto& cb : o.callbacks) cb->on_train_begin({});
+  const bool tty = stdout_is_terminal();
+  std::vector<std::string> order{"loss"};
+  for (const std::string& n : plan_.names) order.push_back(n);
+  std::vector<std::string> full_order = order;
+  for (const std::string& n : order) full_order.push_back("val_" + n);
+  const std::int64_t nb = train.num_batches(o.batch_size);
+  std::int64_t skipped_before = scaler_ ? scaler_->skipped_steps() : 0;
+  run_.seed = o.seed;
+
+  for (int epoch = o.initial_epoch; epoch < o.epochs; ++epoch) {
+    for (auto& cb : o.callbacks) cb->on_epoch_begin(epoch, {});
+    if (o.verbose > 0) std::cout << "Epoch " << epoch + 1 << "/" << o.epochs << "\n" << std::flush;
+    Progbar bar(nb, o.verbose, std::cout, tty);
+    train.begin_epoch(o.shuffle, o.seed, epoch, compute_dtype());
+    zero_accumulator(acc);
+    for (std::int64_t b = 0; b < nb; ++b) {
+      for (auto& cb : o.callbacks) cb->on_train_batch_begin(b);
+      run_.step = static_cast<std::uint64_t>(epoch) * static_cast<std::uint64_t>(nb) + static_cast<std::uint64_t>(b);
+      auto [xb, yb] = train.batch(b, o.batch_size);
+      step(xb, yb, acc);
+      for (auto& cb : o.callbacks) cb->on_train_batch_end(b);
+      if (b + 1 < nb && bar.refresh_due()) bar.update(b + 1, to_values(read_logs(acc, ""), order));
+    }
+    Logs logs = read_logs(acc, "");
+    if (has_val) {
+      Logs v = evaluate_batches(val, vbs, "val_", 0);
+      logs.insert(v.begin(), v.end());
+    }
+    logs["learning_rate"] = optimizer_->learning_rate();
+    const double seconds = bar.elapsed_s();
+    bar.finish(to_values(logs, full_order));
+    const std::int64_t skipped_now = scaler_ ? scaler_->skipped_steps() : 0;
+    h.epoch.push_back(epoch);
+    for (const auto& [k, v] : logs)
+      if (k != "learning_rate") h.history[k].push_back(v);
+    h.learning_rate.push_back(optimizer_->learning_rate());
+    h.epoch_time_s.push_back(seconds);
+    h.skipped_steps.push_back(skipped_now - skipped_before);
+    skipped_before = skipped_now;
+    for (auto& cb : o.callbacks) cb->on_epoch_end(epoch, logs);
+    if (stop_training) break;
+  }
+  Logs last;
+  for (const auto& [k, v] : h.history) last[k] = v.back();
+  for (auto& cb : o.callbacks) cb->on_train_end(last);
+  return h;
+}
+
+Logs Sequential::evaluate_batches(Dataset& data, std::int64_t batch_size, const std::string& prefix, int verbose) {
+  const bool logits = fused_head_ || loss_.from_logits;
+  if (!layers_.empty()) layers_.back()->set_emit_logits(fused_head_);
+  data.begin_epoch(false, 0, 0, compute_dtype());
+  Tensor acc = make_accumulator(2 + static_cast<int>(plan_.names.size()), device_);
+  const std::int64_t nb = data.num_batches(batch_size);
+  Progbar bar(nb, verbose, std::cout, stdout_is_terminal());
+  Tensor none;
+  for (std::int64_t b = 0; b < nb; ++b) {
+    auto [xb, yb] = data.batch(b, batch_size);
+    const Tensor out = forward_all(xb, false);
+    Tensor losses = losses_.slice(0, xb.dim(0));
+    compute_loss(loss_, out, logits, yb, losses, none, 1.0f);
+    accumulate_metrics(plan_, out, logits, yb, losses, acc);
+  }
+  Logs logs = read_logs(acc, prefix);
+  std::vector<std::string> order{prefix + "loss"};
+  for (const std::string& n : plan_.names) order.push_back(prefix + n);
+  bar.finish(to_values(logs, order));
+  return logs;
+}
+
+Logs Sequential::evaluate(const Tensor& x, const Tensor& y, const EvaluateOptions& options) {
+  return evaluate(Dataset(x, y), options);
+}
+
+Logs Sequential::evaluate(Dataset data, const EvaluateOptions& o) {
+  require_compiled("evaluate");
+  TILENET_CHECK(o.batch_size >= 1, ValueError, "evaluate: batch_size must be positive, got ", o.batch_size);
+  TILENET_CHECK(data.size() > 0 && data.y().defined(), ValueError, "evaluate: needs samples and targets");
+  ensure_built(sample_shape(data.x()));
+  data = Dataset(data.x(), prepare_targets(loss_, data.y(), output_shape(), "evaluate"));
+  data.to(device_);
+  prepare_run(std::min(o.batch_size, data.size()), data.y());
+  return evaluate_batches(data, o.batch_size, "", o.verbose);
+}
+
+Tensor Sequential::predict(const Tensor& x, std::int64_t batch_size) {
+  TILENET_CHECK(batch_size >= 1, ValueError, "predict: batch_size must be positive, got ", batch_size);
+  Dataset data(x);
+  ensure_built(sample_shape(x));
+  data.to(device_);
+  if (!layers_.empty()) layers_.back()->set_emit_logits(false);
+  data.begin_epoch(false, 0, 0, compute_dtype());
+  Tensor result = Tensor::empty(with_batch(data.size(), output_shape()), DType::f32, device_);
+  for (std::int64_t b = 0; b < data.num_batches(batch_size); ++b) {
+    const Tensor xb = data.batch(b, batch_size).first;
+    const Tensor out = forward_all(xb, false);
+    Tensor dst = result.slice(b * batch_size, b * batch_size + xb.dim(0));
+    if (out.dtype() == DType::f32) {
+      dst.copy_from(out);
+    } else if (out.is_cuda()) {
+      kernels::cast(out.data<half>(), dst.data<float>(), out.numel(), cuda::current_stream(device_.index));
+    } else {
+      kernels::cast_ref(out.data<half>(), dst.data<float>(), out.numel());
+    }
+  }
+  return result;
+}
+
+}  // namespace tilenet::nn

@@ -1,0 +1,84 @@
+// Sequential: weights and training checkpoints as safetensors files (nn/io underneath: atomic
+// writes, strict validation on read).
+//   weights:    "<layer>/<param>" f32 tensors, e.g. "dense_1/kernel" [512, 10], "dense_1/bias" [10],
+//               "batch_normalization/moving_mean" [C]; metadata {"format": "tilenet.weights", "model"}.
+//   checkpoint: the weights file at `path` plus a training-state file beside it
+//               (io::training_state_path): optimizer slots and step counters, the number of epochs
+//               completed, and the mixed-precision loss scale.
+#include <cstdlib>
+#include <map>
+#include <sstream>
+
+#include "nn/io/safetensors.h"
+#include "nn/io/training_state.h"
+#include "nn/sequential.h"
+
+namespace tilenet::nn {
+
+void Sequential::save_weights(const std::string& path) {
+  ensure_layout();
+  io::NamedTensors named;
+  for (const auto& l : layers_)
+    for (const Param& p : l->params()) named.emplace_back(l->name() + "/" + p.name, p.value);
+  io::save_safetensors(path, named, {{"format", "tilenet.weights"}, {"model", name_}});
+}
+
+void Sequential::load_weights(const std::string& path) {
+  ensure_layout();
+  io::SafetensorsContents file = io::load_safetensors(path);
+  std::map<std::string, Tensor> by_name;
+  for (auto& [k, t] : file.tensors) by_name[k] = t;
+  // Validate everything before changing anything.
+  std::vector<std::pair<Param*, Tensor>> plan;
+  for (auto& l : layers_)
+    for (Param& p : l->params()) {
+      const std::string key = l->name() + "/" + p.name;
+      auto it = by_name.find(key);
+      if (it == by_name.end())
+        throw ValueError("load_weights: " + path + " has no tensor '" + key + "' (" + l->label() + ")");
+      if (it->second.dtype() != DType::f32)
+        throw DtypeError("load_weights: " + path + ": '" + key + "' is " + dtype_name(it->second.dtype()) +
+                         ", expected f32");
+      if (it->second.shape() != p.shape)
+        throw ShapeError("load_weights: " + path + ": '" + key + "' has shape " + it->second.shape().str() +
+                         ", the model expects " + p.shape.str());
+      plan.emplace_back(&p, it->second);
+      by_name.erase(it);
+    }
+  if (!by_name.empty())
+    throw ValueError("load_weights: " + path + " has " + std::to_string(by_name.size()) +
+                     " tensor(s) the model does not, e.g. '" + by_name.begin()->first + "'");
+  for (auto& [p, t] : plan) p->value.copy_from(t);
+  half_dirty_ = true;
+}
+
+void Sequential::save_checkpoint(const std::string& path, int epochs_completed) {
+  if (!optimizer_) throw ValueError("save_checkpoint: model '" + name_ + "' is not compiled");
+  save_weights(path);
+  io::Metadata extra{{"model", name_}};
+  if (scaler_) {
+    std::ostringstream s;
+    s.precision(9);
+    s << scaler_->current_scale();
+    extra["loss_scale"] = s.str();
+  }
+  io::save_training_state(io::training_state_path(path), *optimizer_, epochs_completed, extra);
+}
+
+int Sequential::load_checkpoint(const std::string& path) {
+  require_compiled("load_checkpoint");
+  load_weights(path);
+  const io::TrainingState st = io::load_training_state(io::training_state_path(path), *optimizer_);
+  auto it = st.metadata.find("loss_scale");
+  if (scaler_ && it != st.metadata.end()) {
+    const float scale = std::strtof(it->second.c_str(), nullptr);
+    TILENET_CHECK(scale > 0.0f, ValueError, "load_checkpoint: bad loss_scale '", it->second, "' in ", path);
+    // The scale and its inverse are views into the scaler's device state.
+    Tensor s = scaler_->scale(), inv = scaler_->inv_scale();
+    s.copy_from(Tensor::from_vector({scale}, {1}));
+    inv.copy_from(Tensor::from_vector({1.0f / scale}, {1}));
+  }
+  return static_cast<int>(st.epoch);
+}
+
+}  // namespace tilenet::nn

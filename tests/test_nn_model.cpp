@@ -1,0 +1,382 @@
+// Sequential semantics on the CPU: summary text, fit (validation_split, seeds, callbacks,
+// checkpoints), evaluate/predict agreement and error messages.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+
+#include "nn/callbacks.h"
+#include "nn/sequential.h"
+#include "nn_test_data.h"
+#include "optim/optimizers.h"
+#include "test_util.h"
+
+namespace tilenet::nn {
+namespace {
+
+std::vector<float> host(const Tensor& t) { return t.to_vector(); }
+
+void mlp(Sequential& m, std::int64_t in, int classes, float dropout = 0.0f) {
+  m.add(Input({in}));
+  m.add(Dense(16, "relu"));
+  if (dropout > 0) m.add(Dropout(dropout));
+  m.add(Dense(classes, "softmax"));
+}
+
+std::string tmp_path(const std::string& name) { return ::testing::TempDir() + "tilenet_nn_" + name; }
+
+TEST(NnModel, SummaryMatchesKerasTable) {
+  Sequential m;
+  m.add(Input({784}));
+  m.add(Dense(512, "relu"));
+  m.add(Dropout(0.2f));
+  m.add(Dense(512, "relu"));
+  m.add(Dropout(0.2f));
+  m.add(Dense(10, "softmax"));
+  const std::string expected =
+      "Model: \"sequential\"\n"
+      "┏━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━┳━━━━━━━━━━━━━━━━━━━━━━━━┳━━━━━━━━━━━━━━━┓\n"
+      "┃ Layer (type)                    ┃ Output Shape           ┃       Param # ┃\n"
+      "┡━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━╇━━━━━━━━━━━━━━━━━━━━━━━━╇━━━━━━━━━━━━━━━┩\n"
+      "│ dense (Dense)                   │ (None, 512)            │       401,920 │\n"
+      "├─────────────────────────────────┼────────────────────────┼───────────────┤\n"
+      "│ dropout (Dropout)               │ (None, 512)            │             0 │\n"
+      "├─────────────────────────────────┼────────────────────────┼───────────────┤\n"
+      "│ dense_1 (Dense)                 │ (None, 512)            │       262,656 │\n"
+      "├─────────────────────────────────┼────────────────────────┼───────────────┤\n"
+      "│ dropout_1 (Dropout)             │ (None, 512)            │             0 │\n"
+      "├─────────────────────────────────┼────────────────────────┼───────────────┤\n"
+      "│ dense_2 (Dense)                 │ (None, 10)             │         5,130 │\n"
+      "└─────────────────────────────────┴────────────────────────┴───────────────┘\n"
+      " Total params: 669,706 (2.55 MB)\n"
+      " Trainable params: 669,706 (2.55 MB)\n"
+      " Non-trainable params: 0 (0.00 B)\n";
+  EXPECT_EQ(m.summary_string(), expected);
+}
+
+TEST(NnModel, SummaryCountsNonTrainableAndNamesCnnLayers) {
+  Sequential m("cnn");
+  m.add(Input({28, 28, 1}));
+  m.add(Conv2D(32, 3, "relu"));
+  m.add(MaxPool2D(2));
+  m.add(BatchNormalization());
+  m.add(Flatten());
+  m.add(Dense(10));
+  const std::string s = m.summary_string();
+  EXPECT_NE(s.find("conv2d (Conv2D)"), std::string::npos) << s;
+  EXPECT_NE(s.find("(None, 26, 26, 32)"), std::string::npos) << s;
+  EXPECT_NE(s.find("max_pooling2d (MaxPooling2D)"), std::string::npos) << s;
+  EXPECT_NE(s.find("batch_normalization (BatchNormalization)"), std::string::npos) << s;
+  EXPECT_NE(s.find("(None, 5408)"), std::string::npos) << s;
+  // 320 + 128 + 54,090 = 54,538 total; BN's moving statistics (64) are non-trainable.
+  EXPECT_NE(s.find(" Total params: 54,538 (213.04 KB)"), std::string::npos) << s;
+  EXPECT_NE(s.find(" Non-trainable params: 64 (256.00 B)"), std::string::npos) << s;
+  EXPECT_EQ(m.count_params(true), 54538 - 64);
+}
+
+TEST(NnModel, SameSeedGivesSameWeightsAndHistory) {
+  const auto data = test_data::blobs(200, {8}, 3, 1);
+  auto run = [&](std::uint64_t seed, Tensor& weights) {
+    Sequential m;
+    mlp(m, 8, 3, 0.3f);
+    m.compile(optim::Adam(1e-2f), "sparse_categorical_crossentropy", {"accuracy"});
+    History h = m.fit(data.x, data.y, {.batch_size = 32, .epochs = 3, .validation_split = 0.2, .verbose = 0, .seed = seed});
+    weights = m.parameters().clone();
+    return h;
+  };
+  Tensor w1, w2, w3;
+  const History a = run(5, w1), b = run(5, w2), c = run(6, w3);
+  EXPECT_TRUE(test::all_equal(host(w1), host(w2)));
+  EXPECT_EQ(a.history, b.history);
+  EXPECT_FALSE(test::all_equal(host(w1), host(w3))) << "a different fit seed must shuffle and drop differently";
+  ASSERT_EQ(a.epoch.size(), 3u);
+  for (const char* k : {"loss", "accuracy", "val_loss", "val_accuracy"}) EXPECT_EQ(a[k].size(), 3u) << k;
+  EXPECT_LT(a["loss"][2], a["loss"][0]);
+}
+
+TEST(NnModel, ValidationSplitTakesTheLastSamples) {
+  const auto data = test_data::blobs(100, {6}, 3, 2);
+  Sequential a, b;
+  mlp(a, 6, 3);
+  mlp(b, 6, 3);
+  a.compile(optim::SGD(0.1f), "sparse_categorical_crossentropy", {"accuracy"});
+  b.compile(optim::SGD(0.1f), "sparse_categorical_crossentropy", {"accuracy"});
+  // 25% of 100: samples 75..99 validate, 0..74 train (before shuffling, as Keras).
+  const History ha = a.fit(data.x, data.y, {.batch_size = 10, .epochs = 2, .validation_split = 0.25, .verbose = 0});
+  b.fit(data.x.slice(0, 75), data.y.slice(0, 75), {.batch_size = 10, .epochs = 2, .verbose = 0});
+  EXPECT_TRUE(test::all_equal(host(a.parameters()), host(b.parameters())));
+  const Logs tail = a.evaluate(data.x.slice(75, 100), data.y.slice(75, 100));
+  EXPECT_DOUBLE_EQ(ha["val_loss"].back(), tail.at("loss"));
+  EXPECT_DOUBLE_EQ(ha["val_accuracy"].back(), tail.at("accuracy"));
+}
+
+TEST(NnModel, PredictMatchesEvaluate) {
+  const auto data = test_data::blobs(90, {5}, 4, 3);
+  Sequential m;
+  mlp(m, 5, 4);
+  m.compile(optim::RMSprop(1e-2f), "categorical_crossentropy", {"accuracy", Metric("top_k_categorical_accuracy", 2)});
+  m.fit(data.x, data.onehot, {.batch_size = 16, .epochs = 2, .verbose = 0});
+  const Logs e = m.evaluate(data.x, data.onehot, {.batch_size = 7});
+  const std::vector<float> p = host(m.predict(data.x, 13));
+  const std::vector<float> t = host(data.onehot);
+  double loss = 0.0, correct = 0.0, top2 = 0.0;
+  for (int i = 0; i < 90; ++i) {
+    int label = 0, best = 0, above = 0;
+    float sum = 0.0f;
+    for (int c = 0; c < 4; ++c) {
+      sum += p[i * 4 + c];
+      if (t[i * 4 + c] > 0.5f) label = c;
+      if (p[i * 4 + c] > p[i * 4 + best]) best = c;
+    }
+    EXPECT_NEAR(sum, 1.0f, 1e-5f);
+    for (int c = 0; c < 4; ++c) above += p[i * 4 + c] > p[i * 4 + label];
+    loss -= std::log(p[i * 4 + label]);
+    correct += best == label;
+    top2 += above < 2;
+  }
+  EXPECT_NEAR(e.at("loss"), loss / 90, 1e-5);
+  EXPECT_DOUBLE_EQ(e.at("accuracy"), correct / 90);
+  EXPECT_DOUBLE_EQ(e.at("top_k_categorical_accuracy"), top2 / 90);
+}
+
+TEST(NnModel, FitLearnsBlobsWithEveryLoss) {
+  const auto data = test_data::blobs(256, {4}, 3, 4, 0.3f);
+  for (const char* loss : {"sparse_categorical_crossentropy", "categorical_crossentropy", "mse"}) {
+    Sequential m;
+    mlp(m, 4, 3);
+    m.compile(optim::Adam(2e-2f), loss, {"accuracy"});
+    const Tensor& y = std::string(loss) == "sparse_categorical_crossentropy" ? data.y : data.onehot;
+    const History h = m.fit(data.x, y, {.batch_size = 32, .epochs = 8, .verbose = 0, .seed = 1});
+    EXPECT_GT(h["accuracy"].back(), 0.9) << loss;
+    EXPECT_LT(h["loss"].back(), h["loss"].front()) << loss;
+  }
+}
+
+struct Recorder : Callback {
+  std::vector<std::string> events;
+  std::string tag;
+  explicit Recorder(std::string t) : tag(std::move(t)) {}
+  void on_train_begin(const Logs&) override { events.push_back(tag + ":train_begin"); }
+  void on_train_end(const Logs& logs) override { events.push_back(tag + ":train_end loss=" + std::to_string(logs.count("loss"))); }
+  void on_epoch_begin(int e, const Logs&) override { events.push_back(tag + ":epoch_begin " + std::to_string(e)); }
+  void on_epoch_end(int e, Logs& logs) override {
+    events.push_back(tag + ":epoch_end " + std::to_string(e) + " val=" + std::to_string(logs.count("val_loss")));
+  }
+  void on_train_batch_begin(std::int64_t b) override { events.push_back(tag + ":batch_begin " + std::to_string(b)); }
+  void on_train_batch_end(std::int64_t b) override { events.push_back(tag + ":batch_end " + std::to_string(b)); }
+};
+
+TEST(NnModel, CallbacksRunInKerasOrder) {
+  const auto data = test_data::blobs(20, {3}, 2, 5);
+  Sequential m;
+  mlp(m, 3, 2);
+  m.compile(optim::SGD(0.1f), "sparse_categorical_crossentropy");
+  auto r = std::make_shared<Recorder>("a");
+  m.fit(data.x, data.y, {.batch_size = 8, .epochs = 3, .validation_split = 0.2, .verbose = 0, .callbacks = {r}, .initial_epoch = 1});
+  const std::vector<std::string> expected = {
+      "a:train_begin",   "a:epoch_begin 1", "a:batch_begin 0", "a:batch_end 0",       "a:batch_begin 1",
+      "a:batch_end 1",   "a:epoch_end 1 val=1", "a:epoch_begin 2", "a:batch_begin 0", "a:batch_end 0",
+      "a:batch_begin 1", "a:batch_end 1",   "a:epoch_end 2 val=1", "a:train_end loss=1"};
+  EXPECT_EQ(r->events, expected);
+}
+
+// Records the parameters after every epoch so a test can tell which epoch's weights are current.
+struct Snapshots : Callback {
+  std::vector<std::vector<float>> params;
+  void on_epoch_end(int, Logs&) override { params.push_back(model().parameters().to_vector()); }
+};
+
+TEST(NnModel, EarlyStoppingRestoresTheBestWeights) {
+  // Validation labels contradict the training labels: val_loss is best after the first epoch and
+  // worsens as training proceeds.
+  const auto data = test_data::blobs(64, {4}, 2, 6, 0.2f);
+  std::vector<std::int32_t> flipped = data.y.to_ints();
+  for (auto& v : flipped) v = 1 - v;
+  Sequential m;
+  mlp(m, 4, 2);
+  m.compile(optim::SGD(0.5f), "sparse_categorical_crossentropy");
+  auto snaps = std::make_shared<Snapshots>();
+  auto stop = std::make_shared<EarlyStopping>("val_loss", 0.0, 2, "auto", true);
+  const History h = m.fit(data.x, data.y,
+                          {.batch_size = 16, .epochs = 20, .validation_data = {data.x, Tensor::from_ints(flipped, {64})},
+                           .verbose = 0, .callbacks = {snaps, stop}});
+  ASSERT_EQ(h.epoch.size(), 3u) << "patience 2 stops after epochs 1 and 2 fail to improve on epoch 0";
+  EXPECT_EQ(stop->stopped_epoch(), 2);
+  EXPECT_EQ(stop->best_epoch(), 0);
+  EXPECT_TRUE(test::all_equal(host(m.parameters()), snaps->params[0]));
+  EXPECT_FALSE(test::all_equal(host(m.parameters()), snaps->params[2]));
+}
+
+TEST(NnModel, CheckpointResumeContinuesIdentically) {
+  const auto data = test_data::blobs(96, {6}, 3, 7);
+  auto make = [](Sequential& m) {
+    mlp(m, 6, 3, 0.25f);
+    m.compile(optim::Adam(1e-2f), "sparse_categorical_crossentropy", {"accuracy"});
+  };
+  const FitOptions base{.batch_size = 16, .epochs = 4, .verbose = 0, .seed = 11};
+  Sequential straight;
+  make(straight);
+  const History hs = straight.fit(data.x, data.y, base);
+
+  Sequential first;
+  make(first);
+  FitOptions two = base;
+  two.epochs = 2;
+  first.fit(data.x, data.y, two);
+  const std::string path = tmp_path("resume.safetensors");
+  first.save_checkpoint(path, 2);
+
+  Sequential resumed;
+  make(resumed);
+  const int next = resumed.load_checkpoint(path);
+  EXPECT_EQ(next, 2);
+  FitOptions rest = base;
+  rest.initial_epoch = next;
+  const History hr = resumed.fit(data.x, data.y, rest);
+  EXPECT_TRUE(test::all_equal(host(resumed.parameters()), host(straight.parameters())));
+  ASSERT_EQ(hr.epoch, (std::vector<int>{2, 3}));
+  EXPECT_EQ(hr["loss"][1], hs["loss"][3]);
+  std::remove(path.c_str());
+}
+
+TEST(NnModel, SaveAndLoadWeightsRoundTrip) {
+  const auto data = test_data::blobs(40, {5}, 3, 8);
+  Sequential a("a", 1), b("b", 2);
+  mlp(a, 5, 3);
+  mlp(b, 5, 3);
+  a.compile("adam", "sparse_categorical_crossentropy");
+  a.fit(data.x, data.y, {.batch_size = 8, .epochs = 1, .verbose = 0});
+  const std::string path = tmp_path("weights.safetensors");
+  a.save_weights(path);
+  b.load_weights(path);
+  EXPECT_TRUE(test::all_equal(host(a.predict(data.x)), host(b.predict(data.x))));
+  Sequential c;
+  c.add(Input({5}));
+  c.add(Dense(17, "relu"));
+  c.add(Dense(3, "softmax"));
+  try {
+    c.load_weights(path);
+    FAIL() << "loading 16-unit weights into a 17-unit layer must fail";
+  } catch (const ShapeError& e) {
+    EXPECT_NE(std::string(e.what()).find("dense/kernel"), std::string::npos) << e.what();
+  }
+  std::remove(path.c_str());
+}
+
+TEST(NnModel, BadShapesAndDtypesGiveClearErrors) {
+  Sequential m;
+  mlp(m, 8, 3);
+  m.compile(optim::SGD(), "sparse_categorical_crossentropy", {"accuracy"});
+  const Tensor x = Tensor::zeros({4, 8}), y = Tensor::from_ints({0, 1, 2, 0}, {4});
+  auto message = [](auto&& f) {
+    try {
+      f();
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string("no exception");
+  };
+  std::string s = message([&] { m.fit(Tensor::zeros({4, 7}), y, {.verbose = 0}); });
+  EXPECT_NE(s.find("dense (Dense)"), std::string::npos) << s;
+  EXPECT_NE(s.find("(None, 8)"), std::string::npos) << s;
+  EXPECT_THROW(m.fit(Tensor::zeros({4, 7}), y, {.verbose = 0}), ShapeError);
+  EXPECT_THROW(m.fit(x, Tensor::zeros({4, 3}), {.verbose = 0}), ShapeError);  // one-hot for a sparse loss
+  EXPECT_THROW(m.fit(x, Tensor::from_ints({0, 1, 2}, {3}), {.verbose = 0}), ShapeError);
+  EXPECT_THROW(m.fit(x, Tensor::full({4}, 0.5f), {.verbose = 0}), ValueError);  // non-integral labels
+  EXPECT_THROW(m.fit(x, y, {.batch_size = 0, .verbose = 0}), ValueError);
+  EXPECT_THROW(m.fit(x, y, {.validation_split = 1.0, .verbose = 0}), ValueError);
+  s = message([&] { m.layer(0).forward(Tensor::zeros({2, 9}), false); });
+  EXPECT_NE(s.find("dense (Dense): got input shape (2, 9), expected (None, 8)"), std::string::npos) << s;
+  EXPECT_THROW(m.layer(0).forward(Tensor::zeros({2, 8}, DType::i32), false), DtypeError);
+  Sequential c;
+  mlp(c, 8, 3);
+  c.compile(optim::SGD(), "categorical_crossentropy");
+  EXPECT_THROW(c.fit(x, y, {.verbose = 0}), DtypeError);  // integer labels need the sparse loss
+  Sequential u;
+  u.add(Dense(3));
+  EXPECT_THROW(u.summary_string(), ValueError);  // not built
+  EXPECT_THROW(u.fit(x, y), ValueError);          // not compiled
+  EXPECT_THROW(Dense(0), ValueError);
+  EXPECT_THROW(Dense(4, "tanh"), ValueError);
+  EXPECT_THROW(Conv2D(4, 3, 1, "full"), ValueError);
+  EXPECT_THROW(Dropout(1.0f), ValueError);
+  EXPECT_THROW(Loss("hinge"), ValueError);
+  EXPECT_THROW(Metric("auc"), ValueError);
+  Sequential big;
+  big.add(Input({2, 2, 1}));
+  EXPECT_THROW(big.add(Conv2D(1, 3)), ShapeError);  // a 3x3 window does not fit 2x2 with "valid"
+}
+
+TEST(NnModel, LearningRateCallbacksAndLoggers) {
+  const auto data = test_data::blobs(40, {3}, 2, 9);
+  Sequential m;
+  mlp(m, 3, 2);
+  m.compile(optim::SGD(0.1f), "sparse_categorical_crossentropy", {"accuracy"});
+  const std::string csv = tmp_path("log.csv"), json = tmp_path("history.json");
+  auto sched = std::make_shared<LearningRateScheduler>([](int epoch, double lr) { return epoch == 0 ? lr : lr * 0.5; });
+  const History h = m.fit(data.x, data.y,
+                          {.batch_size = 8, .epochs = 3, .verbose = 0,
+                           .callbacks = {sched, std::make_shared<CSVLogger>(csv), std::make_shared<JSONHistoryWriter>(json)}});
+  ASSERT_EQ(h.learning_rate.size(), 3u);
+  EXPECT_FLOAT_EQ(static_cast<float>(h.learning_rate[0]), 0.1f);
+  EXPECT_FLOAT_EQ(static_cast<float>(h.learning_rate[2]), 0.025f);
+  std::ifstream f(csv);
+  std::string header, row;
+  std::getline(f, header);
+  EXPECT_EQ(header, "epoch,accuracy,learning_rate,loss");
+  int rows = 0;
+  while (std::getline(f, row)) ++rows;
+  EXPECT_EQ(rows, 3);
+  std::ifstream j(json);
+  std::stringstream js;
+  js << j.rdbuf();
+  EXPECT_NE(js.str().find("\"epoch\": [0, 1, 2]"), std::string::npos) << js.str();
+  EXPECT_NE(js.str().find("\"loss\": ["), std::string::npos) << js.str();
+
+  // ReduceLROnPlateau: a monitor that never improves halves the rate every `patience` epochs.
+  Sequential r;
+  mlp(r, 3, 2);
+  r.compile(optim::SGD(0.0f), "sparse_categorical_crossentropy");
+  auto plateau = std::make_shared<ReduceLROnPlateau>("loss", 0.5, 1, "auto", 1e-4, 0, 0.0);
+  r.optimizer().set_learning_rate(0.0f);
+  const History hp = r.fit(data.x, data.y, {.batch_size = 8, .epochs = 2, .shuffle = false, .verbose = 0, .callbacks = {plateau}});
+  EXPECT_EQ(hp.learning_rate.back(), 0.0);  // lr 0 is at min_lr 0: nothing to reduce
+  std::remove(csv.c_str());
+  std::remove(json.c_str());
+}
+
+TEST(NnModel, ModelCheckpointSavesBestOnly) {
+  const auto data = test_data::blobs(40, {3}, 2, 10);
+  Sequential m;
+  mlp(m, 3, 2);
+  m.compile(optim::SGD(0.2f), "sparse_categorical_crossentropy");
+  const std::string pattern = tmp_path("ckpt_{epoch:02d}.safetensors");
+  auto ck = std::make_shared<ModelCheckpoint>(pattern, "loss", true);
+  EXPECT_EQ(ck->path_for(2), tmp_path("ckpt_03.safetensors"));
+  m.fit(data.x, data.y, {.batch_size = 8, .epochs = 2, .verbose = 0, .callbacks = {ck}});
+  for (int e : {0, 1}) {
+    const std::string p = ck->path_for(e);
+    std::ifstream f(p);
+    EXPECT_TRUE(f.good()) << p << " (loss improves every epoch here)";
+    std::remove(p.c_str());
+  }
+}
+
+TEST(NnModel, MixedPrecisionOnCpuTrainsAndCountsSkippedSteps) {
+  const auto data = test_data::blobs(128, {6}, 3, 12, 0.3f);
+  Sequential m;
+  mlp(m, 6, 3);
+  CompileOptions mp;
+  mp.mixed_precision = true;
+  mp.loss_scale.initial_scale = 16777216.0f;  // 2^24: the first scaled gradients overflow f16
+  m.compile(optim::Adam(2e-2f), "sparse_categorical_crossentropy", {"accuracy"}, mp);
+  const History h = m.fit(data.x, data.y, {.batch_size = 16, .epochs = 4, .verbose = 0});
+  EXPECT_GT(h.skipped_steps[0], 0);
+  EXPECT_GT(h["accuracy"].back(), 0.85);
+  EXPECT_LT(m.loss_scaler()->current_scale(), 16777216.0f);
+}
+
+}  // namespace
+}  // namespace tilenet::nn
