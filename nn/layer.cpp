@@ -131,7 +131,7 @@ const Tensor& Layer::weight(const Param& p, DType dtype) const {
 
 Tensor Layer::forward(const Tensor& x, bool training) {
   if (!built_) throw ValueError(label() + ": forward called before build");
-  check_defined(x, label().c_str(), "x");
+  if (!x.defined()) throw ValueError(label() + ": input x is undefined");
   if (x.dtype() != DType::f32 && x.dtype() != DType::f16)
     throw DtypeError(label() + ": input has dtype " + dtype_name(x.dtype()) + ", expected f32 (or f16 under mixed precision)");
   bool ok = x.ndim() == input_shape_.ndim() + 1 && x.dim(0) >= 1;
@@ -147,7 +147,7 @@ Tensor Layer::forward(const Tensor& x, bool training) {
 
 Tensor Layer::backward(const Tensor& dy) {
   if (last_batch_ < 0) throw ValueError(label() + ": backward called before forward");
-  check_defined(dy, label().c_str(), "dy");
+  if (!dy.defined()) throw ValueError(label() + ": dy is undefined");
   const Shape expected = with_batch(last_batch_, output_shape_);
   if (dy.shape() != expected)
     fail_shape("backward got dy of shape " + dy.shape().str() + ", expected " + expected.str());

@@ -146,26 +146,18 @@ Sequential& Sequential::to(Device device) {
   if (device.is_cuda()) require_cuda("Sequential::to", device.index);
   if (device == device_) return *this;
   device_ = device;
+  if (copts_.mixed_precision) scaler_ = std::make_unique<optim::LossScaler>(device_, copts_.loss_scale);
+  losses_ = train_acc_ = Tensor();
   if (!built_) return *this;
   // Move the flat buffers and re-point every view at the same offsets.
   Tensor p = params_.to(device), s = state_.to(device);
-  std::vector<std::pair<std::string, Tensor>> opt_state;
-  if (optimizer_)
-    for (auto& [k, t] : optimizer_->state()) opt_state.emplace_back(k, t.to(device));
   layout(false);  // reallocates on the new device and re-points the views
   params_.copy_from(p);
   state_.copy_from(s);
   for (auto& l : layers_) l->release_buffers();
   arena_ = std::make_shared<GradArena>();
   for (auto& l : layers_) l->set_arena(arena_);
-  losses_ = train_acc_ = Tensor();
-  if (optimizer_) {
-    std::shared_ptr<optim::Optimizer> fresh(optimizer_->clone());
-    if (!optimizer_->schedule()) fresh->set_learning_rate(optimizer_->learning_rate());
-    if (!opt_state.empty()) fresh->load_state(opt_state);
-    optimizer_ = fresh;
-  }
-  if (copts_.mixed_precision) scaler_ = std::make_unique<optim::LossScaler>(device_, copts_.loss_scale);
+  // The optimizer moves its slots to the parameters' device at its next step.
   return *this;
 }
 
