@@ -1,7 +1,6 @@
 // Convolution dispatch (kernels/conv2d.h): argument checks, the algorithm/tile chooser, workspace
-// layout, and the small kernels around the implicit GEMMs: filter packing (small-c forward rows,
-// the stride-phase transposed filter of backward-data) and the fixed-order split-K reduction of
-// backward-filter.
+// layout, the stride phases of backward-data, and the launch sequences of the three passes (the
+// small kernels around the implicit GEMMs live in conv2d_aux.cu).
 #include <algorithm>
 #include <map>
 #include <mutex>
@@ -22,8 +21,6 @@ using conv::kSpanPad;
 using conv::Params;
 using conv::Pass;
 using conv::Tile;
-
-constexpr int kThreads = 256;
 
 std::size_t align256(std::size_t b) { return (b + 255) / 256 * 256; }
 int round_up(int x, int m) { return (x + m - 1) / m * m; }
@@ -53,6 +50,8 @@ Params base_params(const Conv2dShape& sh) {
   p.sc = sh.s * sh.c;
   p.scp = round_up(p.sc, kSpanPad);
   p.kpad = round_up(sh.k, kSpanPad);
+  p.step_r = sh.stride_h / std::gcd(sh.stride_h, sh.dilation_h);
+  p.step_s = sh.stride_w / std::gcd(sh.stride_w, sh.dilation_w);
   p.div_pq = FastDivmod(p.p * p.q);
   p.div_q = FastDivmod(p.q);
   p.div_c = FastDivmod(p.c);
@@ -86,78 +85,6 @@ Phase1d phase_1d(int ph, int pad, int stride, int dil, int taps, int in_extent) 
   }
   f.extent = ph < in_extent ? (in_extent - ph + stride - 1) / stride : 0;
   return f;
-}
-
-// Packs w [k][r][s][c] into the per-phase transposed layout: for phase (ph, pw) at its offset,
-// [c][(tr*ns + ts)*kpad + kk] = w[kk][r0 + tr*step_r][s0 + ts*step_s][c] (0 for kk >= k).
-// One thread per (r, s, c, kk < kpad); phase bookkeeping recomputed per element (tiny loops).
-template <typename T>
-__global__ void __launch_bounds__(kThreads) pack_dgrad_filter_kernel(const T* __restrict__ w, T* __restrict__ wt,
-                                                                    Params p) {
-  const long long total = static_cast<long long>(p.r) * p.s * p.c * p.kpad;
-  for (long long idx = blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x; idx < total;
-       idx += static_cast<long long>(gridDim.x) * blockDim.x) {
-    const int kk = static_cast<int>(idx % p.kpad);
-    long long rest = idx / p.kpad;
-    const int c = static_cast<int>(rest % p.c);
-    rest /= p.c;
-    const int s = static_cast<int>(rest % p.s), r = static_cast<int>(rest / p.s);
-    auto phase_of = [](int t, int dil, int pad, int stride) { return ((t * dil - pad) % stride + stride) % stride; };
-    const int ph = phase_of(r, p.dil_h, p.pad_h, p.str_h), pw = phase_of(s, p.dil_w, p.pad_w, p.str_w);
-    // Rows before r in its phase, rows in earlier phases, rows in r's phase (same for s).
-    int tr = 0, before_r = 0, nr = 0, ts = 0, before_s = 0, ns = 0;
-    for (int t = 0; t < p.r; ++t) {
-      const int f = phase_of(t, p.dil_h, p.pad_h, p.str_h);
-      before_r += f < ph;
-      nr += f == ph;
-      tr += f == ph && t < r;
-    }
-    for (int t = 0; t < p.s; ++t) {
-      const int f = phase_of(t, p.dil_w, p.pad_w, p.str_w);
-      before_s += f < pw;
-      ns += f == pw;
-      ts += f == pw && t < s;
-    }
-    const long long block = static_cast<long long>(p.c) * p.kpad * (static_cast<long long>(before_r) * p.s + nr * before_s);
-    const long long ld = static_cast<long long>(nr) * ns * p.kpad;
-    const T v = kk < p.k ? w[((static_cast<long long>(kk) * p.r + r) * p.s + s) * p.c + c] : T{};
-    wt[block + c * ld + (tr * ns + ts) * p.kpad + kk] = v;
-  }
-}
-
-// Small-c forward: w [k][r][s*c] -> [k][r][scp], zero tails.
-template <typename T>
-__global__ void __launch_bounds__(kThreads) pack_span_filter_kernel(const T* __restrict__ w, T* __restrict__ wp,
-                                                                   Params p) {
-  const long long total = static_cast<long long>(p.k) * p.r * p.scp;
-  for (long long idx = blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x; idx < total;
-       idx += static_cast<long long>(gridDim.x) * blockDim.x) {
-    const int j = static_cast<int>(idx % p.scp);
-    const long long kr = idx / p.scp;
-    wp[idx] = j < p.sc ? w[kr * p.sc + j] : T{};
-  }
-}
-
-// dw[kout][r][s][c] = (accumulate ? dw : 0) + sum over splits (in order) of the partials at
-// column (r*s + s)*c + c, or r*scp + s*c + c for row-span partials.
-template <typename TW>
-__global__ void __launch_bounds__(kThreads) reduce_wgrad_kernel(const float* __restrict__ part, TW* dw, Params p,
-                                                               int splits, bool span, bool accumulate) {
-  const long long rsc = static_cast<long long>(p.r) * p.s * p.c;
-  const long long total = static_cast<long long>(p.k) * rsc;
-  for (long long idx = blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x; idx < total;
-       idx += static_cast<long long>(gridDim.x) * blockDim.x) {
-    const int kout = static_cast<int>(idx / rsc);
-    long long col = idx % rsc;
-    if (span) {
-      const int r = static_cast<int>(col / p.sc), j = static_cast<int>(col % p.sc);
-      col = static_cast<long long>(r) * p.scp + j;
-    }
-    const float* src = part + static_cast<long long>(kout) * p.gemm_n + col;
-    float acc = accumulate ? to_float(dw[idx]) : 0.0f;
-    for (int z = 0; z < splits; ++z) acc += src[z * p.split_stride];
-    dw[idx] = from_float<TW>(acc);
-  }
 }
 
 // ---- chooser -----------------------------------------------------------------------------------
@@ -221,37 +148,87 @@ void plan_dims(const Conv2dShape& sh, Pass pass, const Modes& md, long long& gm,
   }
 }
 
+// Backward-data with a tiny c (conv1: c = 3) as a dense GEMM plus a gather: the implicit GEMM
+// would have n = c columns and re-read dy once per tap. dcol [n*p*q, ldcol] = dy . w (a 1x1
+// forward implicit GEMM, fp32 accumulation, stored in the input dtype), then col2im.
+constexpr std::int64_t kDcolBudget = std::int64_t{256} << 20;
+bool tiny_c_dgrad(const Conv2dShape& sh, const Modes& md, Conv2dAlgo algo) {
+  return sh.c <= 4 && md.va && (algo == Conv2dAlgo::Auto || algo == Conv2dAlgo::ImplicitGemm);
+}
+int dcol_ld(const Conv2dShape& sh) { return round_up(static_cast<int>(sh.gemm_k()), 8); }
+int dcol_images(const Conv2dShape& sh, std::size_t elem) {
+  const std::int64_t per = static_cast<std::int64_t>(sh.p()) * sh.q() * dcol_ld(sh) * static_cast<std::int64_t>(elem);
+  return static_cast<int>(std::max<std::int64_t>(1, std::min<std::int64_t>(sh.n, kDcolBudget / per)));
+}
+std::size_t tiny_c_dgrad_workspace(const Conv2dShape& sh, std::size_t elem) {
+  return align256(static_cast<std::size_t>(dcol_ld(sh)) * sh.k * elem) +
+         align256(static_cast<std::size_t>(dcol_images(sh, elem)) * sh.p() * sh.q() * dcol_ld(sh) * elem);
+}
+
 struct Choice {
   Tile tile = Tile::S;
   int splits = 1;
 };
 
+// Split-K factor for backward-filter: the count that best fills whole waves of the device
+// (tiles * splits blocks), at least 16 k-tiles a split, mildly preferring fewer splits (each adds
+// a partial to write and reduce). Returns the fill efficiency through `eff`.
+int wgrad_splits(long long tiles, long long slots, long long kt, double* eff) {
+  const long long smax = std::max<long long>(1, std::min<long long>(64, kt / 16));
+  int best = 1;
+  double best_score = -1, best_eff = 0;
+  for (long long sp = 1; sp <= smax; ++sp) {
+    const long long blocks = tiles * sp;
+    const long long waves = ceil_div(blocks, slots);
+    const double e = static_cast<double>(blocks) / (static_cast<double>(waves) * slots);
+    const double score = e / (1.0 + 0.01 * sp);
+    if (score > best_score + 1e-9) {
+      best_score = score;
+      best = static_cast<int>(sp);
+      best_eff = e;
+    }
+  }
+  if (eff) *eff = best_eff;
+  return best;
+}
+
 // Tile by estimated efficiency: the fraction of the launched tiles' work that is useful (padding
-// and the last wave's idle slots both waste), times how fast each tile runs per useful flop.
+// and the last wave's idle slots both waste), times how fast each tile runs per useful flop
+// (measured on an H100: the large tile is the fastest per flop when it fills the device).
 Choice choose(const Conv2dShape& sh, Pass pass, bool hp, const Modes& md, Conv2dAlgo algo) {
   long long gm, gn, gk;
   plan_dims(sh, pass, md, gm, gn, gk);
   Choice ch;
+  auto evaluate = [&](Tile t, int* splits) {
+    const conv::TileShape ts = tile_shape(hp, t);
+    const double speed = t == Tile::L || t == Tile::W ? 1.0 : t == Tile::M ? 0.9 : t == Tile::S ? 0.75 : 0.5;
+    const long long tiles = ceil_div<long long>(gm, ts.bm) * ceil_div<long long>(gn, ts.bn);
+    const long long slots = static_cast<long long>(sm_count()) * blocks_per_sm(hp, pass, t, md.va, md.vb);
+    const double useful = static_cast<double>(gm) * gn / (static_cast<double>(tiles) * ts.bm * ts.bn);
+    double fill;
+    int sp = 1;
+    if (pass == Pass::wgrad) {
+      sp = wgrad_splits(tiles, slots, ceil_div<long long>(gk, ts.bk), &fill);
+    } else {
+      const long long waves = ceil_div(tiles, slots);
+      fill = static_cast<double>(tiles) / (static_cast<double>(waves) * slots);
+    }
+    if (splits) *splits = sp;
+    return useful * fill * speed;
+  };
   if (algo == Conv2dAlgo::ImplicitGemmLargeTile)
     ch.tile = Tile::L;
   else if (algo == Conv2dAlgo::ImplicitGemmSmallTile)
     ch.tile = Tile::S;
+  else if (algo == Conv2dAlgo::ImplicitGemm8Warps)
+    ch.tile = Tile::W;
   else if (pass != Pass::wgrad && gn <= 16)
     ch.tile = Tile::N;
   else {
     double best = -1;
     for (Tile t : {Tile::L, Tile::M, Tile::S}) {
       if (!tile_available(hp, pass, t, md.va, md.vb)) continue;
-      const conv::TileShape ts = tile_shape(hp, t);
-      const double speed = t == Tile::L ? 1.0 : t == Tile::M ? 0.9 : 0.75;
-      const long long tiles = ceil_div<long long>(gm, ts.bm) * ceil_div<long long>(gn, ts.bn);
-      double useful = static_cast<double>(gm) * gn / (static_cast<double>(tiles) * ts.bm * ts.bn);
-      if (pass != Pass::wgrad) {
-        const long long slots = static_cast<long long>(sm_count()) * blocks_per_sm(hp, pass, t, md.va, md.vb);
-        const long long waves = ceil_div(tiles, slots);
-        useful *= static_cast<double>(tiles) / (static_cast<double>(waves) * slots);
-      }
-      const double score = useful * speed;
+      const double score = evaluate(t, nullptr);
       if (score > best) {
         best = score;
         ch.tile = t;
@@ -259,15 +236,7 @@ Choice choose(const Conv2dShape& sh, Pass pass, bool hp, const Modes& md, Conv2d
     }
   }
   if (!tile_available(hp, pass, ch.tile, md.va, md.vb)) ch.tile = Tile::S;
-  if (pass == Pass::wgrad) {
-    const conv::TileShape ts = tile_shape(hp, ch.tile);
-    const long long tiles = ceil_div<long long>(gm, ts.bm) * ceil_div<long long>(gn, ts.bn);
-    const long long slots = static_cast<long long>(sm_count()) * blocks_per_sm(hp, pass, ch.tile, md.va, md.vb);
-    const long long kt = ceil_div<long long>(gk, ts.bk);
-    long long splits = ceil_div(slots, tiles);                   // about one full wave
-    splits = std::min(splits, std::max<long long>(1, kt / 16));  // at least 16 k-tiles each
-    ch.splits = static_cast<int>(std::max<long long>(1, std::min<long long>(splits, 1024)));
-  }
+  if (pass == Pass::wgrad) evaluate(ch.tile, &ch.splits);
   return ch;
 }
 
@@ -282,6 +251,7 @@ std::size_t igemm_workspace(const Conv2dShape& sh, Pass pass, bool hp, const Mod
     case Pass::fwd:
       return md.va ? 0 : align256(static_cast<std::size_t>(sh.k) * sh.r * round_up(sh.s * sh.c, kSpanPad) * elem);
     case Pass::dgrad:
+      if (tiny_c_dgrad(sh, md, algo)) return tiny_c_dgrad_workspace(sh, elem);
       return align256(static_cast<std::size_t>(sh.r) * sh.s * sh.c * round_up(sh.k, kSpanPad) * elem);
     case Pass::wgrad: {
       long long gm, gn, gk;
@@ -347,9 +317,7 @@ void forward_t(const Conv2dShape& sh, const T* x, const T* w, const float* bias,
     p.ldb = p.gemm_k = static_cast<int>(sh.gemm_k());
   } else {
     T* wp = static_cast<T*>(ws);
-    pack_span_filter_kernel<<<grid_for(static_cast<long long>(sh.k) * sh.r * p.scp, kThreads), kThreads, 0, stream>>>(
-        w, wp, p);
-    check_launch("conv2d pack filter rows", stream);
+    conv::pack_span_filter(w, wp, p, stream);
     p.b = wp;
     p.ldb = p.gemm_k = sh.r * p.scp;
   }
@@ -372,10 +340,36 @@ void backward_data_t(const Conv2dShape& sh, const T* dy, const T* w, T* dx, void
   }
   const Modes md = loader_modes(sh, Pass::dgrad, hp, dy, w);
   check_workspace(igemm_workspace(sh, Pass::dgrad, hp, md, algo), ws_bytes, op, sh);
+  if (tiny_c_dgrad(sh, md, algo)) {
+    const int ld = dcol_ld(sh), rsc = static_cast<int>(sh.gemm_k());
+    T* wt = static_cast<T*>(ws);
+    T* dcol = reinterpret_cast<T*>(static_cast<char*>(ws) + align256(static_cast<std::size_t>(ld) * sh.k * sizeof(T)));
+    conv::transpose_filter(w, wt, sh.k, rsc, ld, stream);
+    const int imgs = dcol_images(sh, sizeof(T));
+    const long long pq = static_cast<long long>(sh.p()) * sh.q();
+    for (int n0 = 0; n0 < sh.n; n0 += imgs) {
+      const int cnt = std::min(imgs, sh.n - n0);
+      Conv2dShape g;  // the 1x1 "convolution" dcol = dy . wt^T
+      g.n = static_cast<int>(cnt * pq);
+      g.h = g.w = g.r = g.s = 1;
+      g.c = sh.k;
+      g.k = ld;
+      Params q = base_params(g);
+      q.a = dy + n0 * pq * sh.k;
+      q.b = wt;
+      q.ldb = q.gemm_k = sh.k;
+      q.gemm_m = g.n;
+      q.gemm_n = ld;
+      q.out = dcol;
+      q.pair_store = pair_ok<T>(ld, dcol);
+      const Modes gm = loader_modes(g, Pass::fwd, hp, q.a, wt);
+      launch_igemm<T>(Pass::fwd, choose(g, Pass::fwd, hp, gm, algo).tile, gm, q, 1, stream);
+      conv::col2im_tiny_c(dcol, dx, p, n0, cnt, ld, stream);
+    }
+    return;
+  }
   T* wt = static_cast<T*>(ws);
-  pack_dgrad_filter_kernel<<<grid_for(static_cast<long long>(sh.r) * sh.s * sh.c * p.kpad, kThreads), kThreads, 0,
-                             stream>>>(w, wt, p);
-  check_launch("conv2d pack transposed filter", stream);
+  conv::pack_dgrad_filter(w, wt, p, stream);
   const Choice ch = choose(sh, Pass::dgrad, hp, md, algo);
   p.a = dy;
   p.out = dx;
@@ -440,9 +434,7 @@ void backward_filter_t(const Conv2dShape& sh, const T* x, const T* dy, TW* dw, b
   p.k_tiles_per_split = ceil_div(kt, ch.splits);
   const int splits = ceil_div(kt, p.k_tiles_per_split);  // no empty splits
   launch_igemm<T>(Pass::wgrad, ch.tile, md, p, splits, stream);
-  reduce_wgrad_kernel<<<grid_for(sh.w_elems(), kThreads), kThreads, 0, stream>>>(static_cast<const float*>(ws), dw, p,
-                                                                                  splits, !md.vb, accumulate);
-  check_launch("conv2d backward-filter split-K reduction", stream);
+  conv::reduce_wgrad(static_cast<const float*>(ws), dw, p, splits, !md.vb, accumulate, stream);
 }
 
 }  // namespace

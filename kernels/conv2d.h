@@ -68,6 +68,7 @@ enum class Conv2dAlgo {
                  // ldmatrix, multi-stage cp.async); tile chosen by shape
   ImplicitGemmLargeTile,  // the same kernels with the tile forced to the largest config
   ImplicitGemmSmallTile,  // ... and to the smallest (more blocks for small outputs)
+  ImplicitGemm8Warps,     // the large tile on 8 warps instead of 4 (fp16; fp32 runs the large tile)
 };
 const char* conv2d_algo_name(Conv2dAlgo algo);
 // Every explicit algorithm (no Auto), for tests and benchmarks.

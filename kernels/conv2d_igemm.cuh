@@ -70,6 +70,7 @@ struct Params {
   int off_r, off_s;     // p = i + off_r - tr*dpr,  q = j + off_s - ts*dps
   int dpr, dps;
   int kpad;             // k_out padded to kSpanPad
+  int step_r, step_s;   // stride / gcd(stride, dilation): period of the taps that meet one input row
   // wgrad split-K
   int k_tiles_per_split;
   long long split_stride;  // elements between splits' partials
@@ -132,6 +133,14 @@ __device__ __forceinline__ Vec<T> load_row_span(const T* img, const Params& p, i
   return out;
 }
 
+// First filter tap t (< taps) with (pos_plus_pad - t*dil) divisible by the stride (taps if none);
+// the others follow every `step` taps.
+__device__ __forceinline__ int first_tap(int pos_plus_pad, int dil, int stride, int step, int taps) {
+  for (int t = 0; t < step && t < taps; ++t)
+    if ((pos_plus_pad - t * dil) % stride == 0) return t;
+  return taps;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Operand iterators. Each thread owns ITERS chunks of V = 16/sizeof(T) consecutive elements along
 // the tile's contiguous dimension, at fixed positions in the tile; iterator state follows the
@@ -157,42 +166,50 @@ struct KMajorLayout {
 
 template <typename T, int COLS, int BK, int THREADS>
 struct MNMajorLayout {
+  // Each thread stays in one k-row (one pixel) and owns ITERS chunks of it, interleaved with the
+  // row's other threads so that a warp's loads are contiguous: the pixel's address arithmetic is
+  // done once per k-tile, not once per chunk.
   static constexpr int V = Vec<T>::kN;
-  static constexpr int CPC = COLS / V;  // chunks per k-row
+  static constexpr int CPC = COLS / V;      // chunks per k-row
+  static constexpr int TPR = THREADS / BK;  // threads per k-row
+  static constexpr int ITERS = CPC / TPR;
   static constexpr int CHUNKS = BK * CPC;
-  static constexpr int ITERS = (CHUNKS + THREADS - 1) / THREADS;
   static_assert(COLS % V == 0, "tile width must hold whole vectors");
-  static_assert(THREADS % CPC == 0, "a thread's column must not change between its iterations");
-  __device__ static int krow(int tid, int i) { return (tid + i * THREADS) / CPC; }
-  __device__ static int col(int tid) { return (tid % CPC) * V; }
-  __device__ static bool live(int tid, int i) { return CHUNKS % THREADS == 0 || tid + i * THREADS < CHUNKS; }
+  static_assert(THREADS % BK == 0 && CPC % TPR == 0 && ITERS >= 1, "threads must tile the k-rows evenly");
+  __device__ static int krow(int tid, int) { return tid / TPR; }
+  __device__ static int col(int tid, int i) { return ((tid % TPR) + i * TPR) * V; }
+  __device__ static bool live(int, int) { return true; }
 };
-
 // Forward A: x gathered. kVector: c % V == 0, k = (r, s, c). Else row spans: k = (r, j).
+// Vector mode keeps, per row, a pointer to x[n, h0, w0, 0] (h0, w0: the window's corner, maybe in
+// the padding) and, per k-tile, the tap's offset from it, so a chunk costs two range checks and
+// one add.
 template <typename T, int BM, int BK, int THREADS, bool kVector>
 struct FwdA {
   using L = KMajorLayout<T, BM, BK, THREADS>;
   static constexpr bool kIsVector = kVector;
-  const T* img[L::ITERS];
+  const T* base[L::ITERS];  // vector: &x[n, h0, w0, 0]; span: &x[n, 0, 0, 0]
   int h0[L::ITERS], w0[L::ITERS];
-  int r, s, c;  // vector: tap and channel of this thread's chunk; span: r and j (in c), s unused
-  int k;        // this thread's chunk position along gemm_k
+  int r, s, c;       // vector: tap and channel of this thread's chunk; span: r and j (in c)
+  int rdh, sdw, off;  // vector: r*dil_h, s*dil_w, their offset from the corner (+ c)
+  int k;             // this thread's chunk position along gemm_k
 
   __device__ void init(const Params& p, int m_block, int tid) {
     const T* x = static_cast<const T*>(p.a);
 #pragma unroll
     for (int i = 0; i < L::ITERS; ++i) {
       const int m = m_block + L::row(tid, i);
-      img[i] = x;
+      base[i] = x;
       h0[i] = INT_MIN / 2;  // never in range: rows past gemm_m read zero
       w0[i] = 0;
       if (m < p.gemm_m && L::live(tid, i)) {
         int n, pq, pp, qq;
         p.div_pq.divmod(m, n, pq);
         p.div_q.divmod(pq, pp, qq);
-        img[i] = x + static_cast<long long>(n) * p.h * p.w * p.c;
         h0[i] = pp * p.str_h - p.pad_h;
         w0[i] = qq * p.str_w - p.pad_w;
+        base[i] = x + static_cast<long long>(n) * p.h * p.w * p.c;
+        if (kVector) base[i] += (static_cast<long long>(h0[i]) * p.w + w0[i]) * p.c;
       }
     }
     k = L::kc(tid);
@@ -201,11 +218,17 @@ struct FwdA {
       const int rs = k / p.c;
       r = rs / p.s;
       s = rs % p.s;
+      tap_offsets(p);
     } else {
       r = k / p.scp;
       c = k % p.scp;  // j
       s = 0;
     }
+  }
+  __device__ void tap_offsets(const Params& p) {
+    rdh = r * p.dil_h;
+    sdw = s * p.dil_w;
+    off = (rdh * p.w + sdw) * p.c + c;
   }
   __device__ void advance(const Params& p) {
     k += BK;
@@ -218,6 +241,7 @@ struct FwdA {
           ++r;
         }
       }
+      tap_offsets(p);
     } else {
       c += BK;
       while (c >= p.scp) {
@@ -228,49 +252,48 @@ struct FwdA {
   }
   // Vector chunk i: its 16-byte source, or false when it reads zero.
   __device__ bool src(const Params& p, int i, const T*& ptr) const {
-    const int h = h0[i] + r * p.dil_h, w = w0[i] + s * p.dil_w;
-    if (k >= p.gemm_k || static_cast<unsigned>(h) >= static_cast<unsigned>(p.h) ||
-        static_cast<unsigned>(w) >= static_cast<unsigned>(p.w))
-      return false;
-    ptr = img[i] + (static_cast<long long>(h) * p.w + w) * p.c + c;
-    return true;
+    ptr = base[i] + off;
+    return k < p.gemm_k && static_cast<unsigned>(h0[i] + rdh) < static_cast<unsigned>(p.h) &&
+           static_cast<unsigned>(w0[i] + sdw) < static_cast<unsigned>(p.w);
   }
   __device__ Vec<T> load(const Params& p, int i) const {
     if constexpr (kVector) {
       const T* ptr;
       return src(p, i, ptr) ? ldg_vec(ptr) : zero_vec<T>();
+    } else {
+      if (k >= p.gemm_k) return zero_vec<T>();
+      const int s0 = p.div_c.div(c);
+      return load_row_span(base[i], p, h0[i] + r * p.dil_h, w0[i], c, s0, c - s0 * p.c);
     }
-    if (k >= p.gemm_k) return zero_vec<T>();
-    const int s0 = p.div_c.div(c);
-    return load_row_span(img[i], p, h0[i] + r * p.dil_h, w0[i], c, s0, c - s0 * p.c);
   }
 };
 
 // Backward-data A: dy gathered over the taps of one stride phase, k = (tr, ts, kk) with kk < kpad.
-// kVector: k_out % V == 0 (then kpad == k_out... or a multiple of V with zero tail chunks).
+// kVector: k_out % V == 0. Like FwdA, rows keep &dy[n, pb, qb, 0] and k-tiles the tap's offset.
 template <typename T, int BM, int BK, int THREADS, bool kVector>
 struct DgradA {
   using L = KMajorLayout<T, BM, BK, THREADS>;
   static constexpr bool kIsVector = kVector;
-  const T* img[L::ITERS];
+  const T* base[L::ITERS];
   int pb[L::ITERS], qb[L::ITERS];
   int tr, ts, kk, k;
+  int dp, dq, off;  // tr*dpr, ts*dps, and (-(dp*q) - dq)*k_out + kk
 
   __device__ void init(const Params& p, int m_block, int tid) {
     const T* dy = static_cast<const T*>(p.a);
 #pragma unroll
     for (int i = 0; i < L::ITERS; ++i) {
       const int m = m_block + L::row(tid, i);
-      img[i] = dy;
+      base[i] = dy;
       pb[i] = INT_MIN / 2;
       qb[i] = 0;
       if (m < p.gemm_m && L::live(tid, i)) {
         int n, ij, ii, jj;
         p.div_hwp.divmod(m, n, ij);
         p.div_wp.divmod(ij, ii, jj);
-        img[i] = dy + static_cast<long long>(n) * p.p * p.q * p.k;
         pb[i] = ii + p.off_r;
         qb[i] = jj + p.off_s;
+        base[i] = dy + static_cast<long long>(n) * p.p * p.q * p.k + (static_cast<long long>(pb[i]) * p.q + qb[i]) * p.k;
       }
     }
     k = L::kc(tid);
@@ -278,6 +301,12 @@ struct DgradA {
     const int t = k / p.kpad;
     tr = t / p.ns;
     ts = t % p.ns;
+    tap_offsets(p);
+  }
+  __device__ void tap_offsets(const Params& p) {
+    dp = tr * p.dpr;
+    dq = ts * p.dps;
+    off = -(dp * p.q + dq) * p.k + kk;
   }
   __device__ void advance(const Params& p) {
     k += BK;
@@ -289,14 +318,12 @@ struct DgradA {
         ++tr;
       }
     }
+    tap_offsets(p);
   }
   __device__ bool src(const Params& p, int i, const T*& ptr) const {
-    const int pp = pb[i] - tr * p.dpr, qq = qb[i] - ts * p.dps;
-    if (k >= p.gemm_k || kk >= p.k || static_cast<unsigned>(pp) >= static_cast<unsigned>(p.p) ||
-        static_cast<unsigned>(qq) >= static_cast<unsigned>(p.q))
-      return false;
-    ptr = img[i] + (static_cast<long long>(pp) * p.q + qq) * p.k + kk;
-    return true;
+    ptr = base[i] + off;
+    return k < p.gemm_k && kk < p.k && static_cast<unsigned>(pb[i] - dp) < static_cast<unsigned>(p.p) &&
+           static_cast<unsigned>(qb[i] - dq) < static_cast<unsigned>(p.q);
   }
   __device__ Vec<T> load(const Params& p, int i) const {
     Vec<T> out = zero_vec<T>();
@@ -348,21 +375,22 @@ template <typename T, int BM, int BK, int THREADS, bool kVector>
 struct WgradA {
   using L = MNMajorLayout<T, BM, BK, THREADS>;
   static constexpr bool kIsVector = kVector;
-  int col;  // k_out of this thread's chunk
-  int pix[L::ITERS];
+  int col[L::ITERS];  // k_out of each chunk
+  int pix;
+  const T* rowp;
   __device__ void init(const Params& p, int m_block, int tid, int k_begin) {
-    col = m_block + L::col(tid);
 #pragma unroll
-    for (int i = 0; i < L::ITERS; ++i) pix[i] = L::live(tid, i) ? k_begin + L::krow(tid, i) : INT_MAX / 2;
+    for (int i = 0; i < L::ITERS; ++i) col[i] = m_block + L::col(tid, i);
+    pix = k_begin + L::krow(tid, 0);
+    rowp = static_cast<const T*>(p.a) + static_cast<long long>(pix) * p.k;
   }
-  __device__ void advance(const Params&) {
-#pragma unroll
-    for (int i = 0; i < L::ITERS; ++i) pix[i] += BK;
+  __device__ void advance(const Params& p) {
+    pix += BK;
+    rowp += static_cast<long long>(BK) * p.k;
   }
   __device__ bool src(const Params& p, int i, const T*& ptr) const {
-    if (pix[i] >= p.gemm_k || col >= p.gemm_m) return false;
-    ptr = static_cast<const T*>(p.a) + static_cast<long long>(pix[i]) * p.k + col;
-    return true;
+    ptr = rowp + col[i];
+    return pix < p.gemm_k && col[i] < p.gemm_m;
   }
   __device__ Vec<T> load(const Params& p, int i) const {
     Vec<T> out = zero_vec<T>();
@@ -373,75 +401,80 @@ struct WgradA {
     } else {
 #pragma unroll
       for (int e = 0; e < Vec<T>::kN; ++e)
-        if (col + e < p.gemm_m) out.v[e] = ldg_scalar(ptr + e);
+        if (col[i] + e < p.gemm_m) out.v[e] = ldg_scalar(ptr + e);
       return out;
     }
   }
 };
 
 // Backward-filter B = x gathered: tile [BK pixels][BN of (r,s,c)] (kVector: c % V == 0) or
-// [BK pixels][BN of (r, j)] row spans.
+// [BK pixels][BN of (r, j)] row spans. Per chunk (fixed column): the filter tap's offsets; per
+// k-tile (the thread's pixel): image, p*stride_h, q*stride_w.
 template <typename T, int BN, int BK, int THREADS, bool kVector>
 struct WgradB {
   using L = MNMajorLayout<T, BN, BK, THREADS>;
   static constexpr bool kIsVector = kVector;
-  int rr, ss, c;  // filter-row and -column offsets (r*dil - pad), channel (vector) or j (span)
-  int s0, c0;     // span: tap and channel of j
-  bool colok;
-  int pix[L::ITERS];
-  __device__ void init(const Params& p, int n_block, int tid, int k_begin) {
-    const int col = n_block + L::col(tid);
-    colok = col < p.gemm_n;
-    int r = 0, s = 0;
-    if constexpr (kVector) {
-      c = col % p.c;
-      const int rs = col / p.c;
-      r = rs / p.s;
-      s = rs % p.s;
-    } else {
-      r = col / p.scp;
-      c = col % p.scp;
-      s0 = c / p.c;
-      c0 = c % p.c;
+  int rr[L::ITERS], ss[L::ITERS], cc[L::ITERS];  // r*dil_h - pad_h, s*dil_w - pad_w, c (span: j)
+  int s0[L::ITERS], c0[L::ITERS];                // span: tap and channel of j
+  bool colok[L::ITERS];
+  int pix;
+  bool pixok;
+  const T* img;
+  int hb, wb;  // p*stride_h, q*stride_w of the pixel
+  __device__ void locate(const Params& p) {
+    pixok = pix < p.gemm_k;
+    if (pixok) {
+      int n, pq, pp, qq;
+      p.div_pq.divmod(pix, n, pq);
+      p.div_q.divmod(pq, pp, qq);
+      img = static_cast<const T*>(p.b) + static_cast<long long>(n) * p.h * p.w * p.c;
+      hb = pp * p.str_h;
+      wb = qq * p.str_w;
     }
-    rr = r * p.dil_h - p.pad_h;
-    ss = s * p.dil_w - p.pad_w;
-#pragma unroll
-    for (int i = 0; i < L::ITERS; ++i) pix[i] = L::live(tid, i) ? k_begin + L::krow(tid, i) : INT_MAX / 2;
   }
-  __device__ void advance(const Params&) {
+  __device__ void init(const Params& p, int n_block, int tid, int k_begin) {
 #pragma unroll
-    for (int i = 0; i < L::ITERS; ++i) pix[i] += BK;
+    for (int i = 0; i < L::ITERS; ++i) {
+      const int col = n_block + L::col(tid, i);
+      colok[i] = col < p.gemm_n;
+      int r = 0, s = 0;
+      if constexpr (kVector) {
+        cc[i] = col % p.c;
+        const int rs = col / p.c;
+        r = rs / p.s;
+        s = rs % p.s;
+      } else {
+        r = col / p.scp;
+        cc[i] = col % p.scp;
+        s0[i] = cc[i] / p.c;
+        c0[i] = cc[i] % p.c;
+      }
+      rr[i] = r * p.dil_h - p.pad_h;
+      ss[i] = s * p.dil_w - p.pad_w;
+    }
+    pix = k_begin + L::krow(tid, 0);
+    img = static_cast<const T*>(p.b);
+    hb = wb = 0;
+    locate(p);
   }
-  // Input position of chunk i; false when it reads nothing.
-  __device__ bool locate(const Params& p, int i, const T*& img, int& h, int& w) const {
-    if (!colok || pix[i] >= p.gemm_k) return false;
-    int n, pq, pp, qq;
-    p.div_pq.divmod(pix[i], n, pq);
-    p.div_q.divmod(pq, pp, qq);
-    img = static_cast<const T*>(p.b) + static_cast<long long>(n) * p.h * p.w * p.c;
-    h = pp * p.str_h + rr;
-    w = qq * p.str_w + (kVector ? ss : -p.pad_w);
-    return true;
+  __device__ void advance(const Params& p) {
+    pix += BK;
+    locate(p);
   }
   __device__ bool src(const Params& p, int i, const T*& ptr) const {
-    const T* img;
-    int h, w;
-    if (!locate(p, i, img, h, w)) return false;
-    if (static_cast<unsigned>(h) >= static_cast<unsigned>(p.h) || static_cast<unsigned>(w) >= static_cast<unsigned>(p.w))
-      return false;
-    ptr = img + (static_cast<long long>(h) * p.w + w) * p.c + c;
-    return true;
+    const int h = hb + rr[i], w = wb + ss[i];
+    ptr = img + (static_cast<long long>(h) * p.w + w) * p.c + cc[i];
+    return pixok && colok[i] && static_cast<unsigned>(h) < static_cast<unsigned>(p.h) &&
+           static_cast<unsigned>(w) < static_cast<unsigned>(p.w);
   }
   __device__ Vec<T> load(const Params& p, int i) const {
     if constexpr (kVector) {
       const T* ptr;
       return src(p, i, ptr) ? ldg_vec(ptr) : zero_vec<T>();
+    } else {
+      if (!pixok || !colok[i]) return zero_vec<T>();
+      return load_row_span(img, p, hb + rr[i], wb - p.pad_w, cc[i], s0[i], c0[i]);
     }
-    const T* img;
-    int h, w;
-    if (!locate(p, i, img, h, w)) return zero_vec<T>();
-    return load_row_span(img, p, h, w, c, s0, c0);
   }
 };
 
@@ -461,7 +494,7 @@ __device__ __forceinline__ long long out_row_offset(const Params& p, int m, int 
 namespace tilenet::kernels::conv {
 
 // Tile configurations of the implicit-GEMM kernels (the chooser in conv2d.cu picks one).
-enum class Tile { L, M, S, N };  // large, medium, small, narrow (gemm_n <= 16)
+enum class Tile { L, M, S, N, W };  // large, medium, small, narrow (gemm_n <= 16), large on 8 warps (fp16)
 struct TileShape {
   int bm, bn, bk;
 };
@@ -500,5 +533,27 @@ void im2col_backward_data(const Params& p, const Conv2dShape& shape, const T* dy
 template <typename T, typename TW>
 void im2col_backward_filter(const Params& p, const Conv2dShape& shape, const T* x, const T* dy, TW* dw,
                             bool accumulate, void* ws, std::size_t ws_bytes, cudaStream_t stream);
+
+}  // namespace tilenet::kernels::conv
+
+namespace tilenet::kernels::conv {
+
+// The small kernels around the implicit GEMMs (kernels/conv2d_aux.cu).
+// w [k][r][s][c] -> per stride phase (ph, pw), in row-major phase order: [c][(tr*ns + ts)*kpad + kk].
+template <typename T>
+void pack_dgrad_filter(const T* w, T* wt, const Params& p, cudaStream_t stream);
+// Small-c forward: w [k][r][s*c] -> [k][r][scp], zero tails.
+template <typename T>
+void pack_span_filter(const T* w, T* wp, const Params& p, cudaStream_t stream);
+// wt [ldcol][k]: wt[j][kk] = w[kk][j] for j < rsc, zero rows up to ldcol.
+template <typename T>
+void transpose_filter(const T* w, T* wt, int k, int rsc, int ldcol, cudaStream_t stream);
+// dx for images [n0, n0 + imgs) from dcol [imgs*p*q][ldcol] (c <= 4), fp32 sums, a thread a pixel.
+template <typename T>
+void col2im_tiny_c(const T* dcol, T* dx, const Params& p, int n0, int imgs, int ldcol, cudaStream_t stream);
+// dw (+)= sum over splits of part[split][k_out][gemm_n] (span: row-span columns), in split order.
+template <typename TW>
+void reduce_wgrad(const float* part, TW* dw, const Params& p, int splits, bool span, bool accumulate,
+                  cudaStream_t stream);
 
 }  // namespace tilenet::kernels::conv

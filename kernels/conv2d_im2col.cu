@@ -65,14 +65,15 @@ __global__ void __launch_bounds__(kThreads) col2im_kernel(const float* __restric
     const int h = static_cast<int>((pix / p.w) % p.h);
     const int n = static_cast<int>(pix / (static_cast<long long>(p.w) * p.h));
     float acc = 0.0f;
-    for (int r = 0; r < p.r; ++r) {
+    const int s_first = first_tap(w + p.pad_w, p.dil_w, p.str_w, p.step_s, p.s);
+    for (int r = first_tap(h + p.pad_h, p.dil_h, p.str_h, p.step_r, p.r); r < p.r; r += p.step_r) {
       const int ph = h + p.pad_h - r * p.dil_h;
-      if (ph < 0 || ph % p.str_h) continue;
+      if (ph < 0) break;
       const int pp = ph / p.str_h;
       if (pp >= p.p) continue;
-      for (int s = 0; s < p.s; ++s) {
+      for (int s = s_first; s < p.s; s += p.step_s) {
         const int qw = w + p.pad_w - s * p.dil_w;
-        if (qw < 0 || qw % p.str_w) continue;
+        if (qw < 0) break;
         const int qq = qw / p.str_w;
         if (qq >= p.q) continue;
         acc += dcol[((static_cast<long long>(n) * p.p + pp) * p.q + qq) * kg + (r * p.s + s) * p.c + c];

@@ -9,7 +9,9 @@
 // into registers before the math of tile k (double-buffered shared memory, one barrier a tile).
 // Small-c and odd-k_out loaders read element by element. Epilogues as in the fp16 kernel.
 // Constraints: none on shapes; 16-byte aligned pointers for the vector loaders (the host checks).
-// Measured: see bench/results (AlexNet conv layers vs cuDNN with TF32 off).
+// Measured (H100, AlexNet conv layers at batch 128, bench/results/h100/conv_dev.md): 26-38
+// TFLOP/s on conv2-5 (cuDNN with TF32 off: 20-36); summed over the five layers and three passes
+// 0.92-0.94x cuDNN's time with the best tile per case.
 #include <type_traits>
 
 #include "kernels/conv2d_igemm.cuh"
@@ -19,21 +21,22 @@
 namespace tilenet::kernels::conv {
 namespace {
 
-template <int BM_, int BN_, int TM_, int TN_>
+template <int BM_, int BN_, int TM_, int TN_, int MIN_BLOCKS_>
 struct SimtCfg {
   static constexpr int BM = BM_, BN = BN_, BK = 8, TM = TM_, TN = TN_;
+  static constexpr int kMinBlocks = MIN_BLOCKS_;  // 2 caps the 256-thread tile at 128 registers
   static constexpr int kTx = BN / TN, kTy = BM / TM, kThreads = kTx * kTy;
   static constexpr int QM = TM / 4, QN = TN / 4;  // quads per thread along m and n
   static_assert(TM % 4 == 0 && TN % 4 == 0, "register blocks are made of 4x4 quads");
   static_assert(kThreads % 32 == 0 && kThreads <= 256, "whole warps, at most 256 threads");
 };
-using CfgL = SimtCfg<128, 128, 8, 8>;
-using CfgM = SimtCfg<128, 64, 8, 8>;
-using CfgS = SimtCfg<64, 64, 8, 4>;
-using CfgN = SimtCfg<256, 8, 4, 4>;
+using CfgL = SimtCfg<128, 128, 8, 8, 2>;
+using CfgM = SimtCfg<128, 64, 8, 8, 1>;
+using CfgS = SimtCfg<64, 64, 8, 4, 1>;
+using CfgN = SimtCfg<256, 8, 4, 4, 1>;
 
 template <class Cfg, Pass kPass, class AIt, class BIt>
-__global__ void __launch_bounds__(Cfg::kThreads) igemm_simt_kernel(const Params p) {
+__global__ void __launch_bounds__(Cfg::kThreads, Cfg::kMinBlocks) igemm_simt_kernel(const Params p) {
   constexpr int BM = Cfg::BM, BN = Cfg::BN, BK = Cfg::BK, TM = Cfg::TM, TN = Cfg::TN;
   constexpr bool kMN = kPass == Pass::wgrad;
   using LA = typename AIt::L;
@@ -77,7 +80,7 @@ __global__ void __launch_bounds__(Cfg::kThreads) igemm_simt_kernel(const Params 
     for (int i = 0; i < LA::ITERS; ++i) {
       if (!LA::live(tid, i)) continue;
       if constexpr (kMN) {
-        *reinterpret_cast<float4*>(&sA[buf][LA::krow(tid, i)][LA::col(tid)]) = *reinterpret_cast<const float4*>(ar[i].v);
+        *reinterpret_cast<float4*>(&sA[buf][LA::krow(tid, i)][LA::col(tid, i)]) = *reinterpret_cast<const float4*>(ar[i].v);
       } else {
         const int row = LA::row(tid, i), kc = LA::kc(tid);
 #pragma unroll
@@ -88,7 +91,7 @@ __global__ void __launch_bounds__(Cfg::kThreads) igemm_simt_kernel(const Params 
     for (int i = 0; i < LB::ITERS; ++i) {
       if (!LB::live(tid, i)) continue;
       if constexpr (kMN) {
-        *reinterpret_cast<float4*>(&sB[buf][LB::krow(tid, i)][LB::col(tid)]) = *reinterpret_cast<const float4*>(br[i].v);
+        *reinterpret_cast<float4*>(&sB[buf][LB::krow(tid, i)][LB::col(tid, i)]) = *reinterpret_cast<const float4*>(br[i].v);
       } else {
         const int row = LB::row(tid, i), kc = LB::kc(tid);
 #pragma unroll
@@ -269,7 +272,8 @@ bool dispatch(Pass pass, bool va, bool vb, const Params* p, int splits, cudaStre
 
 bool dispatch_tile(Tile t, Pass pass, bool va, bool vb, const Params* p, int splits, cudaStream_t st, int* blocks) {
   switch (t) {
-    case Tile::L: return dispatch<CfgL>(pass, va, vb, p, splits, st, blocks);
+    case Tile::L:
+    case Tile::W: return dispatch<CfgL>(pass, va, vb, p, splits, st, blocks);
     case Tile::M: return dispatch<CfgM>(pass, va, vb, p, splits, st, blocks);
     case Tile::S: return dispatch<CfgS>(pass, va, vb, p, splits, st, blocks);
     case Tile::N: return dispatch<CfgN>(pass, va, vb, p, splits, st, blocks);
@@ -293,7 +297,8 @@ bool available(Pass pass, bool va, bool vb) {
 namespace f32 {
 TileShape tile_shape(Tile t) {
   switch (t) {
-    case Tile::L: return {CfgL::BM, CfgL::BN, CfgL::BK};
+    case Tile::L:
+    case Tile::W: return {CfgL::BM, CfgL::BN, CfgL::BK};
     case Tile::M: return {CfgM::BM, CfgM::BN, CfgM::BK};
     case Tile::S: return {CfgS::BM, CfgS::BN, CfgS::BK};
     case Tile::N: return {CfgN::BM, CfgN::BN, CfgN::BK};
@@ -302,7 +307,8 @@ TileShape tile_shape(Tile t) {
 }
 bool tile_available(Pass pass, Tile t, bool va, bool vb) {
   switch (t) {
-    case Tile::L: return available<CfgL>(pass, va, vb);
+    case Tile::L:
+    case Tile::W: return available<CfgL>(pass, va, vb);
     case Tile::M: return available<CfgM>(pass, va, vb);
     case Tile::S: return available<CfgS>(pass, va, vb);
     case Tile::N: return available<CfgN>(pass, va, vb);

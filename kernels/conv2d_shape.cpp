@@ -56,13 +56,14 @@ const char* conv2d_algo_name(Conv2dAlgo algo) {
     case Conv2dAlgo::ImplicitGemm: return "implicit_gemm";
     case Conv2dAlgo::ImplicitGemmLargeTile: return "implicit_gemm_large";
     case Conv2dAlgo::ImplicitGemmSmallTile: return "implicit_gemm_small";
+    case Conv2dAlgo::ImplicitGemm8Warps: return "implicit_gemm_8warps";
   }
   return "?";
 }
 
 std::vector<Conv2dAlgo> conv2d_algos() {
   return {Conv2dAlgo::Im2colGemm, Conv2dAlgo::ImplicitGemm, Conv2dAlgo::ImplicitGemmLargeTile,
-          Conv2dAlgo::ImplicitGemmSmallTile};
+          Conv2dAlgo::ImplicitGemmSmallTile, Conv2dAlgo::ImplicitGemm8Warps};
 }
 
 }  // namespace tilenet::kernels

@@ -1,0 +1,337 @@
+// Convolution benchmark: tilenet against cuDNN on AlexNet's five conv layers (torchvision
+// variant: conv1 3->64 11x11 s4 p2 on 224x224; conv2 64->192 5x5 p2 on 27x27; conv3 192->384,
+// conv4 384->256, conv5 256->256, 3x3 p1 on 13x13), batch 128, NHWC/KRSC, the three passes, fp32
+// and fp16, on the same buffers in the same process.
+//   conv/<f32|f16>/<fwd|bwd_data|bwd_filter>/<impl>/alexnet_conv<1..5>
+// impl: cudnn (its fastest algorithm by cudnnFind*AlgorithmEx, NHWC; fp32 with CUDNN_FMA_MATH so
+// TF32 is off, fp16 with CUDNN_TENSOR_OP_MATH), tilenet (Auto), tilenet_<algo> (each algorithm).
+// Each tilenet case is validated against cuDNN's output once before timing (counter max_rel_err
+// = max |tilenet - cudnn| / max |cudnn|). CUDA events + manual time, warm-up first, random data.
+// Counters: TFLOPS (2*M*N*K per pass). Without a GPU it prints a message and exits 0.
+#include <benchmark/benchmark.h>
+#include <cuda_runtime_api.h>
+#include <cudnn.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "kernels/conv2d.h"
+#include "kernels/elementwise.h"
+#include "kernels/rng.h"
+#include "tensor/half.h"
+
+using namespace tilenet;
+using kernels::Conv2dAlgo;
+using kernels::Conv2dPass;
+using kernels::Conv2dShape;
+
+namespace {
+
+#define CK(expr)                                                                                       \
+  do {                                                                                                 \
+    cudaError_t e_ = (expr);                                                                           \
+    if (e_ != cudaSuccess) {                                                                           \
+      std::fprintf(stderr, "%s:%d %s: %s\n", __FILE__, __LINE__, #expr, cudaGetErrorString(e_));      \
+      std::abort();                                                                                    \
+    }                                                                                                  \
+  } while (0)
+#define DNN(expr)                                                                                      \
+  do {                                                                                                 \
+    cudnnStatus_t s_ = (expr);                                                                         \
+    if (s_ != CUDNN_STATUS_SUCCESS) {                                                                  \
+      std::fprintf(stderr, "%s:%d %s: %s\n", __FILE__, __LINE__, #expr, cudnnGetErrorString(s_));     \
+      std::abort();                                                                                    \
+    }                                                                                                  \
+  } while (0)
+
+constexpr int kBatch = 128;
+
+Conv2dShape layer(int i) {
+  Conv2dShape sh;
+  sh.n = kBatch;
+  switch (i) {
+    case 1: sh.h = sh.w = 224; sh.c = 3; sh.k = 64; sh.r = sh.s = 11; sh.stride_h = sh.stride_w = 4; sh.pad_top = sh.pad_left = sh.pad_bottom = sh.pad_right = 2; break;
+    case 2: sh.h = sh.w = 27; sh.c = 64; sh.k = 192; sh.r = sh.s = 5; sh.pad_top = sh.pad_left = sh.pad_bottom = sh.pad_right = 2; break;
+    case 3: sh.h = sh.w = 13; sh.c = 192; sh.k = 384; sh.r = sh.s = 3; sh.pad_top = sh.pad_left = sh.pad_bottom = sh.pad_right = 1; break;
+    case 4: sh.h = sh.w = 13; sh.c = 384; sh.k = 256; sh.r = sh.s = 3; sh.pad_top = sh.pad_left = sh.pad_bottom = sh.pad_right = 1; break;
+    default: sh.h = sh.w = 13; sh.c = 256; sh.k = 256; sh.r = sh.s = 3; sh.pad_top = sh.pad_left = sh.pad_bottom = sh.pad_right = 1; break;
+  }
+  return sh;
+}
+
+cudnnHandle_t handle() {
+  static cudnnHandle_t h = [] {
+    cudnnHandle_t x;
+    DNN(cudnnCreate(&x));
+    return x;
+  }();
+  return h;
+}
+
+// One layer in one precision: device buffers, cuDNN descriptors and its chosen algorithms, and
+// cuDNN's outputs (host) for validation. Built on first use, kept for the whole run.
+struct Problem {
+  Conv2dShape sh;
+  bool hp = false;
+  std::size_t esize = 4;
+  void *x = nullptr, *w = nullptr, *dy = nullptr, *y = nullptr, *dx = nullptr, *dw = nullptr, *ws = nullptr;
+  std::size_t ws_bytes = 0;
+  cudnnTensorDescriptor_t xd, yd;
+  cudnnFilterDescriptor_t wd;
+  cudnnConvolutionDescriptor_t cd[3];  // per pass (each with the math type of its algorithm)
+  cudnnConvolutionFwdAlgo_t fwd_algo;
+  cudnnConvolutionBwdDataAlgo_t bwd_data_algo;
+  cudnnConvolutionBwdFilterAlgo_t bwd_filter_algo;
+  std::size_t cudnn_ws[3] = {0, 0, 0};
+  std::vector<float> ref[3];  // cuDNN's y, dx, dw
+  std::string cudnn_label[3];
+
+  cudnnDataType_t dt() const { return hp ? CUDNN_DATA_HALF : CUDNN_DATA_FLOAT; }
+};
+
+void fill_random(void* p, std::int64_t n, bool hp, std::uint64_t seed) {
+  // Uniform (-1, 1) through tilenet's counter-based RNG (same values every run).
+  if (hp) {
+    float* tmp;
+    CK(cudaMalloc(reinterpret_cast<void**>(&tmp), n * 4));
+    kernels::rng_uniform(tmp, n, -1.0f, 1.0f, seed, 0, nullptr);
+    kernels::cast(tmp, static_cast<half*>(p), n, nullptr);
+    CK(cudaDeviceSynchronize());
+    CK(cudaFree(tmp));
+  } else {
+    kernels::rng_uniform(static_cast<float*>(p), n, -1.0f, 1.0f, seed, 0, nullptr);
+  }
+}
+
+std::vector<float> to_host(const void* p, std::int64_t n, bool hp) {
+  std::vector<float> out(n);
+  CK(cudaDeviceSynchronize());
+  if (hp) {
+    std::vector<half> h(n);
+    CK(cudaMemcpy(h.data(), p, n * 2, cudaMemcpyDeviceToHost));
+    for (std::int64_t i = 0; i < n; ++i) out[i] = half_to_float(h[i]);
+  } else {
+    CK(cudaMemcpy(out.data(), p, n * 4, cudaMemcpyDeviceToHost));
+  }
+  return out;
+}
+
+double max_rel_err(const std::vector<float>& got, const std::vector<float>& ref) {
+  double num = 0, den = 0;
+  for (std::size_t i = 0; i < ref.size(); ++i) {
+    const double d = std::fabs(static_cast<double>(got[i]) - ref[i]);
+    num = std::isnan(d) ? INFINITY : std::max(num, d);
+    den = std::max(den, std::fabs(static_cast<double>(ref[i])));
+  }
+  return den > 0 ? num / den : num;
+}
+
+template <typename Perf>
+int pick(const Perf* perf, int n, bool hp) {
+  for (int i = 0; i < n; ++i)
+    if (perf[i].status == CUDNN_STATUS_SUCCESS && (hp || perf[i].mathType != CUDNN_TENSOR_OP_MATH)) return i;
+  std::fprintf(stderr, "bench_conv: cuDNN found no usable algorithm\n");
+  std::abort();
+}
+
+Problem& problem(int li, bool hp) {
+  static std::map<std::pair<int, bool>, std::unique_ptr<Problem>> cache;
+  auto& slot = cache[{li, hp}];
+  if (slot) return *slot;
+  slot = std::make_unique<Problem>();
+  Problem& P = *slot;
+  P.sh = layer(li);
+  P.hp = hp;
+  P.esize = hp ? 2 : 4;
+  const Conv2dShape& sh = P.sh;
+  CK(cudaMalloc(&P.x, sh.x_elems() * P.esize));
+  CK(cudaMalloc(&P.w, sh.w_elems() * P.esize));
+  CK(cudaMalloc(&P.dy, sh.y_elems() * P.esize));
+  CK(cudaMalloc(&P.y, sh.y_elems() * P.esize));
+  CK(cudaMalloc(&P.dx, sh.x_elems() * P.esize));
+  CK(cudaMalloc(&P.dw, sh.w_elems() * P.esize));
+  fill_random(P.x, sh.x_elems(), hp, 1000 + li);
+  fill_random(P.w, sh.w_elems(), hp, 2000 + li);
+  fill_random(P.dy, sh.y_elems(), hp, 3000 + li);
+  for (Conv2dAlgo a : kernels::conv2d_algos())
+    for (Conv2dPass pass : {Conv2dPass::forward, Conv2dPass::backward_data, Conv2dPass::backward_filter})
+      P.ws_bytes = std::max(P.ws_bytes, kernels::conv2d_workspace_bytes(sh, pass, hp, a));
+
+  DNN(cudnnCreateTensorDescriptor(&P.xd));
+  DNN(cudnnCreateTensorDescriptor(&P.yd));
+  DNN(cudnnCreateFilterDescriptor(&P.wd));
+  DNN(cudnnSetTensor4dDescriptor(P.xd, CUDNN_TENSOR_NHWC, P.dt(), sh.n, sh.c, sh.h, sh.w));
+  DNN(cudnnSetTensor4dDescriptor(P.yd, CUDNN_TENSOR_NHWC, P.dt(), sh.n, sh.k, sh.p(), sh.q()));
+  DNN(cudnnSetFilter4dDescriptor(P.wd, P.dt(), CUDNN_TENSOR_NHWC, sh.k, sh.c, sh.r, sh.s));
+  for (auto& d : P.cd) {
+    DNN(cudnnCreateConvolutionDescriptor(&d));
+    DNN(cudnnSetConvolution2dDescriptor(d, sh.pad_top, sh.pad_left, sh.stride_h, sh.stride_w, sh.dilation_h,
+                                        sh.dilation_w, CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
+    DNN(cudnnSetConvolutionMathType(d, hp ? CUDNN_TENSOR_OP_MATH : CUDNN_FMA_MATH));
+  }
+  const std::size_t find_ws = std::size_t{2} << 30;
+  void* fws;
+  CK(cudaMalloc(&fws, find_ws));
+  int n = 0;
+  cudnnConvolutionFwdAlgoPerf_t fp[16];
+  DNN(cudnnFindConvolutionForwardAlgorithmEx(handle(), P.xd, P.x, P.wd, P.w, P.cd[0], P.yd, P.y, 16, &n, fp, fws, find_ws));
+  int i = pick(fp, n, hp);
+  P.fwd_algo = fp[i].algo;
+  P.cudnn_ws[0] = fp[i].memory;
+  DNN(cudnnSetConvolutionMathType(P.cd[0], fp[i].mathType));
+  P.cudnn_label[0] = "cudnn fwd algo " + std::to_string(fp[i].algo) + " math " + std::to_string(fp[i].mathType);
+  cudnnConvolutionBwdDataAlgoPerf_t dp[16];
+  DNN(cudnnFindConvolutionBackwardDataAlgorithmEx(handle(), P.wd, P.w, P.yd, P.dy, P.cd[1], P.xd, P.dx, 16, &n, dp, fws,
+                                                  find_ws));
+  i = pick(dp, n, hp);
+  P.bwd_data_algo = dp[i].algo;
+  P.cudnn_ws[1] = dp[i].memory;
+  DNN(cudnnSetConvolutionMathType(P.cd[1], dp[i].mathType));
+  P.cudnn_label[1] = "cudnn bwd_data algo " + std::to_string(dp[i].algo) + " math " + std::to_string(dp[i].mathType);
+  cudnnConvolutionBwdFilterAlgoPerf_t wp[16];
+  DNN(cudnnFindConvolutionBackwardFilterAlgorithmEx(handle(), P.xd, P.x, P.yd, P.dy, P.cd[2], P.wd, P.dw, 16, &n, wp,
+                                                    fws, find_ws));
+  i = pick(wp, n, hp);
+  P.bwd_filter_algo = wp[i].algo;
+  P.cudnn_ws[2] = wp[i].memory;
+  DNN(cudnnSetConvolutionMathType(P.cd[2], wp[i].mathType));
+  P.cudnn_label[2] = "cudnn bwd_filter algo " + std::to_string(wp[i].algo) + " math " + std::to_string(wp[i].mathType);
+  CK(cudaFree(fws));
+  P.ws_bytes = std::max({P.ws_bytes, P.cudnn_ws[0], P.cudnn_ws[1], P.cudnn_ws[2], std::size_t{256}});
+  CK(cudaMalloc(&P.ws, P.ws_bytes));
+  return P;
+}
+
+void run_cudnn(Problem& P, int pass) {
+  const float one = 1.0f, zero = 0.0f;
+  switch (pass) {
+    case 0:
+      DNN(cudnnConvolutionForward(handle(), &one, P.xd, P.x, P.wd, P.w, P.cd[0], P.fwd_algo, P.ws, P.cudnn_ws[0], &zero,
+                                  P.yd, P.y));
+      break;
+    case 1:
+      DNN(cudnnConvolutionBackwardData(handle(), &one, P.wd, P.w, P.yd, P.dy, P.cd[1], P.bwd_data_algo, P.ws,
+                                       P.cudnn_ws[1], &zero, P.xd, P.dx));
+      break;
+    default:
+      DNN(cudnnConvolutionBackwardFilter(handle(), &one, P.xd, P.x, P.yd, P.dy, P.cd[2], P.bwd_filter_algo, P.ws,
+                                         P.cudnn_ws[2], &zero, P.wd, P.dw));
+      break;
+  }
+}
+
+void run_tilenet(Problem& P, int pass, Conv2dAlgo algo) {
+  const Conv2dShape& sh = P.sh;
+  const Conv2dPass cp = pass == 0 ? Conv2dPass::forward : pass == 1 ? Conv2dPass::backward_data : Conv2dPass::backward_filter;
+  const std::size_t need = kernels::conv2d_workspace_bytes(sh, cp, P.hp, algo);
+  if (P.hp) {
+    auto h = [](void* p) { return static_cast<half*>(p); };
+    if (pass == 0)
+      kernels::conv2d_forward(sh, h(P.x), h(P.w), nullptr, h(P.y), kernels::Activation::none, P.ws, need, nullptr, algo);
+    else if (pass == 1)
+      kernels::conv2d_backward_data(sh, h(P.dy), h(P.w), h(P.dx), P.ws, need, nullptr, algo);
+    else
+      kernels::conv2d_backward_filter(sh, h(P.x), h(P.dy), h(P.dw), false, P.ws, need, nullptr, algo);
+  } else {
+    auto f = [](void* p) { return static_cast<float*>(p); };
+    if (pass == 0)
+      kernels::conv2d_forward(sh, f(P.x), f(P.w), nullptr, f(P.y), kernels::Activation::none, P.ws, need, nullptr, algo);
+    else if (pass == 1)
+      kernels::conv2d_backward_data(sh, f(P.dy), f(P.w), f(P.dx), P.ws, need, nullptr, algo);
+    else
+      kernels::conv2d_backward_filter(sh, f(P.x), f(P.dy), f(P.dw), false, P.ws, need, nullptr, algo);
+  }
+}
+
+const void* output_of(const Problem& P, int pass) { return pass == 0 ? P.y : pass == 1 ? P.dx : P.dw; }
+std::int64_t output_elems(const Problem& P, int pass) {
+  return pass == 0 ? P.sh.y_elems() : pass == 1 ? P.sh.x_elems() : P.sh.w_elems();
+}
+
+// impl: -1 cuDNN, 0 tilenet Auto, else 1 + index into conv2d_algos().
+void bench_case(benchmark::State& state, int li, bool hp, int pass, int impl) {
+  Problem& P = problem(li, hp);
+  const std::int64_t out_n = output_elems(P, pass);
+  if (P.ref[pass].empty()) {
+    CK(cudaMemset(const_cast<void*>(output_of(P, pass)), 0xFF, out_n * P.esize));
+    run_cudnn(P, pass);
+    P.ref[pass] = to_host(output_of(P, pass), out_n, hp);
+  }
+  const Conv2dAlgo algo = impl <= 0 ? Conv2dAlgo::Auto : kernels::conv2d_algos()[impl - 1];
+  auto run = [&] {
+    if (impl < 0)
+      run_cudnn(P, pass);
+    else
+      run_tilenet(P, pass, algo);
+  };
+  try {
+    if (impl >= 0) {  // validate once against cuDNN
+      CK(cudaMemset(const_cast<void*>(output_of(P, pass)), 0xFF, out_n * P.esize));
+      run();
+      state.counters["max_rel_err"] = max_rel_err(to_host(output_of(P, pass), out_n, hp), P.ref[pass]);
+      const Conv2dPass cp = pass == 0 ? Conv2dPass::forward : pass == 1 ? Conv2dPass::backward_data : Conv2dPass::backward_filter;
+      state.SetLabel(std::string("auto->") + kernels::conv2d_algo_name(impl == 0 ? kernels::conv2d_choose_algo(P.sh, cp, hp) : algo));
+    } else {
+      state.SetLabel(P.cudnn_label[pass]);
+    }
+    for (int i = 0; i < 3; ++i) run();  // warm-up
+    CK(cudaDeviceSynchronize());
+  } catch (const std::exception& e) {
+    state.SkipWithError(e.what());
+    return;
+  }
+  cudaEvent_t e0, e1;
+  CK(cudaEventCreate(&e0));
+  CK(cudaEventCreate(&e1));
+  for (auto _ : state) {
+    CK(cudaEventRecord(e0));
+    run();
+    CK(cudaEventRecord(e1));
+    CK(cudaEventSynchronize(e1));
+    float ms = 0;
+    CK(cudaEventElapsedTime(&ms, e0, e1));
+    state.SetIterationTime(ms * 1e-3);
+  }
+  CK(cudaEventDestroy(e0));
+  CK(cudaEventDestroy(e1));
+  state.counters["TFLOPS"] =
+      benchmark::Counter(P.sh.flops() * 1e-12, benchmark::Counter::kIsIterationInvariantRate);
+}
+
+void register_all() {
+  const char* passes[3] = {"fwd", "bwd_data", "bwd_filter"};
+  const auto algos = kernels::conv2d_algos();
+  for (bool hp : {false, true})
+    for (int pass = 0; pass < 3; ++pass)
+      for (int impl = -1; impl <= static_cast<int>(algos.size()); ++impl)
+        for (int li = 1; li <= 5; ++li) {
+          if (!hp && impl > 0 && algos[impl - 1] == Conv2dAlgo::ImplicitGemm8Warps) continue;  // = large in fp32
+          std::string name = std::string("conv/") + (hp ? "f16/" : "f32/") + passes[pass] + "/";
+          name += impl < 0 ? "cudnn" : impl == 0 ? "tilenet" : std::string("tilenet_") + kernels::conv2d_algo_name(algos[impl - 1]);
+          name += "/alexnet_conv" + std::to_string(li);
+          benchmark::RegisterBenchmark(name.c_str(), [=](benchmark::State& s) { bench_case(s, li, hp, pass, impl); })
+              ->UseManualTime()
+              ->Unit(benchmark::kMicrosecond)
+              ->MinTime(0.05);
+        }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int devices = 0;
+  if (cudaGetDeviceCount(&devices) != cudaSuccess || devices == 0) {
+    std::printf("bench_conv: no CUDA device, nothing to measure\n");
+    return 0;
+  }
+  benchmark::Initialize(&argc, argv);
+  register_all();
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}
