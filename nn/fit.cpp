@@ -78,15 +78,18 @@ void Sequential::backward_all(const Tensor& dlogits) {
   for (std::size_t i = layers_.size(); i-- > first;) g = layers_[i]->backward(g);
 }
 
-void Sequential::prepare_run(std::int64_t batch, const Tensor& targets) {
+void Sequential::prepare_run(std::int64_t batch, const Tensor& targets, std::int64_t train_batch) {
   plan_ = plan_metrics(metrics_, loss_, targets, output_shape());
   fused_head_ = loss_.is_crossentropy() && !loss_.from_logits && !layers_.empty() &&
                 layers_.back()->has_softmax_output();
   if (!losses_.defined() || losses_.numel() < batch || losses_.device() != device_)
     losses_ = Tensor::empty({batch}, DType::f32, device_);
-  std::int64_t elems = input_shape_.numel();
-  for (auto& l : layers_) elems = std::max(elems, l->max_activation_elems());
-  arena_->reserve(elems * batch, compute_dtype(), device_);
+  // Activation gradients exist only in training: size the arena for the training batch alone.
+  if (train_batch > 0) {
+    std::int64_t elems = input_shape_.numel();
+    for (auto& l : layers_) elems = std::max(elems, l->max_activation_elems());
+    arena_->reserve(elems * train_batch, compute_dtype(), device_);
+  }
   if (copts_.mixed_precision && !scaler_) scaler_ = std::make_unique<optim::LossScaler>(device_, copts_.loss_scale);
 }
 
@@ -124,7 +127,7 @@ void Sequential::train_on_batch(const Tensor& x, const Tensor& y) {
                 targets.dim(0));
   TILENET_CHECK(x.device() == device_ && targets.device() == device_, DeviceError, "train_on_batch: x is on ",
                 x.device().str(), " and y on ", targets.device().str(), ", the model on ", device_.str());
-  prepare_run(x.dim(0), targets);
+  prepare_run(x.dim(0), targets, x.dim(0));
   if (!train_acc_.defined()) train_acc_ = make_accumulator(2 + kernels::kMaxMetrics, device_);
   step(x.dtype() == compute_dtype() ? x : x.to(compute_dtype()), targets, train_acc_);
 }
@@ -135,7 +138,7 @@ double Sequential::compute_gradients(const Tensor& x, const Tensor& y, bool trai
   TILENET_CHECK(x.ndim() >= 1, ShapeError, "compute_gradients: x needs a batch dimension, got ", x.shape().str());
   ensure_built(sample_shape(x));
   const Tensor targets = prepare_targets(loss_, y, output_shape(), "compute_gradients");
-  prepare_run(x.dim(0), targets);
+  prepare_run(x.dim(0), targets, x.dim(0));
   const bool logits = fused_head_ || loss_.from_logits;
   if (!layers_.empty()) layers_.back()->set_emit_logits(fused_head_);
   const Tensor out = forward_all(x.dtype() == compute_dtype() ? x : x.to(compute_dtype()), training);
@@ -192,7 +195,8 @@ History Sequential::fit(Dataset train, const FitOptions& o) {
   train.to(device_);
   if (has_val) val.to(device_);
   const std::int64_t vbs = o.validation_batch_size > 0 ? o.validation_batch_size : o.batch_size;
-  prepare_run(std::max(std::min(o.batch_size, train.size()), has_val ? std::min(vbs, val.size()) : 0), train.y());
+  const std::int64_t train_batch = std::min(o.batch_size, train.size());
+  prepare_run(std::max(train_batch, has_val ? std::min(vbs, val.size()) : 0), train.y(), train_batch);
 
   History h;
   Tensor acc = make_accumulator(2 + static_cast<int>(plan_.names.size()), device_);
@@ -280,7 +284,7 @@ Logs Sequential::evaluate(Dataset data, const EvaluateOptions& o) {
   ensure_built(sample_shape(data.x()));
   data = Dataset(data.x(), prepare_targets(loss_, data.y(), output_shape(), "evaluate"));
   data.to(device_);
-  prepare_run(std::min(o.batch_size, data.size()), data.y());
+  prepare_run(std::min(o.batch_size, data.size()), data.y(), 0);
   return evaluate_batches(data, o.batch_size, "", o.verbose);
 }
 

@@ -180,7 +180,9 @@ class Sequential {
   Tensor forward_all(const Tensor& x, bool training);
   void backward_all(const Tensor& dlogits);
   void refresh_half_weights();
-  void prepare_run(std::int64_t batch, const Tensor& targets);
+  // Sizes the loss buffer for `batch` rows, resolves the metric plan and the fused softmax head;
+  // train_batch > 0 also reserves the gradient arena for training batches of that size.
+  void prepare_run(std::int64_t batch, const Tensor& targets, std::int64_t train_batch);
   void step(const Tensor& x, const Tensor& y, Tensor& acc);
   Logs evaluate_batches(Dataset& data, std::int64_t batch_size, const std::string& prefix, int verbose);
   Logs read_logs(const Tensor& acc, const std::string& prefix) const;

@@ -154,6 +154,24 @@ TEST(NnModel, FitLearnsBlobsWithEveryLoss) {
   }
 }
 
+TEST(NnModel, AccuracyPicksTheBinaryVariantForOneUnit) {
+  // y = 1 when the first feature is positive; one output unit under MSE: "accuracy" thresholds at 0.5.
+  std::vector<float> xv = test::random_uniform(200, -1, 1, 13), yv(100);
+  for (int i = 0; i < 100; ++i) yv[i] = xv[2 * i] > 0 ? 1.0f : 0.0f;
+  const Tensor x = Tensor::from_vector(xv, {100, 2}), y = Tensor::from_vector(yv, {100, 1});
+  Sequential m;
+  m.add(Input({2}));
+  m.add(Dense(1));
+  m.compile(optim::SGD(0.0f), "mse", {"accuracy"});
+  const Logs e = m.evaluate(x, y);
+  const std::vector<float> p = m.predict(x).to_vector();
+  double correct = 0;
+  for (int i = 0; i < 100; ++i) correct += (p[i] > 0.5f) == (yv[i] > 0.5f);
+  EXPECT_DOUBLE_EQ(e.at("accuracy"), correct / 100);
+  m.compile(optim::SGD(), "mse", {"top_k_categorical_accuracy"});
+  EXPECT_THROW(m.evaluate(x, y), ValueError);  // metrics resolve against the targets, as in Keras
+}
+
 struct Recorder : Callback {
   std::vector<std::string> events;
   std::string tag;
