@@ -1,0 +1,447 @@
+// Softmax family over the last dimension. One kernel template serves six modes (softmax and
+// log-softmax forward/backward, cross-entropy with integer labels or probability targets):
+//   phase 1: each thread folds its share of the row into a statistic: (max, sum e^(x-max)) for
+//            the forward modes, merged online across threads (Milakov & Gimelshein), or sum(dy*y)
+//            / sum(dy) for the backward ones; soft targets add sum(t) and sum(t*(x-max)), shifted
+//            with the max so logits of 1e4 lose nothing;
+//   phase 2: each thread writes its outputs from the row statistic.
+// Three shapes of the same code:
+//   - a warp per row (cols <= 1024): the row sits in registers, PACKS vectors of V per lane;
+//   - a block per row: registers again (up to 32768 columns; 16384 per input of floats for the
+//     backward modes, whose second input then waits in shared memory up to 32768; 8192 / 4096
+//     columns when cols % 8 != 0);
+//   - a block per row, uncached (longer rows): phase 2 re-reads the row (from L2 mostly).
+// So a cached row is read from DRAM once and written once. Vectors are V = 8 elements (16-byte
+// words) when cols % 8 == 0 and the pointers are aligned, else V = 1 (still coalesced).
+// Measured (H100, 2026-11-23, bench_cnn_ops): 65536x1000 (warp path) forward 0.93 of the device
+// copy bandwidth in f32 and f16 (cuDNN 0.52 / 0.34), backward 1.0 / 0.97, fused cross-entropy
+// 0.83 / 0.91; 8192x32768 f32 forward 0.88 (cuDNN 0.91). Not measured yet: the 512-thread f16
+// block path (1024 threads measured 0.78) and the shared-memory backward (the uncached path it
+// replaces measured 0.61).
+#include <cuda_fp16.h>
+
+#include <cmath>
+
+#include "kernels/launch.h"
+#include "kernels/softmax.h"
+#include "kernels/vector_access.cuh"
+
+namespace tilenet::kernels {
+namespace {
+
+enum class Mode { softmax, log_softmax, softmax_bwd, log_softmax_bwd, ce_hard, ce_soft };
+
+constexpr bool is_bwd(Mode m) { return m == Mode::softmax_bwd || m == Mode::log_softmax_bwd; }
+constexpr bool is_ce(Mode m) { return m == Mode::ce_hard || m == Mode::ce_soft; }
+
+template <typename T>
+struct RowArgs {
+  const T* a;  // x, y (backward) or logits   [rows, cols]
+  const T* b;  // dy (backward)               [rows, cols]
+  T* out;      // y, dx or dlogits (may be null for cross-entropy)
+  const std::int32_t* labels;  // [rows]
+  const float* targets;        // [rows, cols]
+  float* losses;               // [rows]
+  std::int64_t rows, cols;
+  float scale;
+};
+
+// Row statistic. Forward/CE: m = max, s = sum e^(x - m); soft CE also t = sum(t), u = sum t (x - m).
+// Backward: s = sum(dy * y) or sum(dy).
+struct Stat {
+  float m, s, t, u;
+};
+
+__device__ __forceinline__ float exp_fast(float x) { return exp2f(x * 1.4426950408889634f); }
+
+template <Mode M>
+__device__ __forceinline__ Stat stat_init() {
+  return Stat{-INFINITY, 0.0f, 0.0f, 0.0f};
+}
+
+template <Mode M>
+__device__ __forceinline__ Stat merge(const Stat& a, const Stat& b) {
+  if constexpr (is_bwd(M)) {
+    return Stat{a.m, a.s + b.s, 0.0f, 0.0f};
+  } else {
+    Stat r;
+    r.m = fmaxf(a.m, b.m);
+    // An empty side has s == 0 (and m == -inf): it must not produce e^(-inf - -inf) = NaN.
+    r.s = (a.s == 0.0f ? 0.0f : a.s * exp_fast(a.m - r.m)) + (b.s == 0.0f ? 0.0f : b.s * exp_fast(b.m - r.m));
+    if constexpr (M == Mode::ce_soft) {
+      r.t = a.t + b.t;
+      r.u = a.u + b.u + (a.t == 0.0f ? 0.0f : a.t * (a.m - r.m)) + (b.t == 0.0f ? 0.0f : b.t * (b.m - r.m));
+    } else {
+      r.t = r.u = 0.0f;
+    }
+    return r;
+  }
+}
+
+template <Mode M>
+__device__ __forceinline__ Stat shfl_xor(const Stat& a, int o) {
+  Stat r{a.m, a.s, a.t, a.u};
+  r.s = __shfl_xor_sync(0xffffffffu, a.s, o);
+  if constexpr (!is_bwd(M)) r.m = __shfl_xor_sync(0xffffffffu, a.m, o);
+  if constexpr (M == Mode::ce_soft) {
+    r.t = __shfl_xor_sync(0xffffffffu, a.t, o);
+    r.u = __shfl_xor_sync(0xffffffffu, a.u, o);
+  }
+  return r;
+}
+
+template <Mode M>
+__device__ __forceinline__ Stat warp_merge(Stat v) {
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) v = merge<M>(v, shfl_xor<M>(v, o));
+  return v;
+}
+
+// Every thread of the block gets the merged statistic. scratch: 33 Stats of shared memory.
+template <Mode M>
+__device__ __forceinline__ Stat block_merge(Stat v, Stat* scratch) {
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nwarps = blockDim.x >> 5;
+  v = warp_merge<M>(v);
+  __syncthreads();  // scratch may still be read from the previous row
+  if (lane == 0) scratch[warp] = v;
+  __syncthreads();
+  if (warp == 0) {
+    Stat w = lane < nwarps ? scratch[lane] : stat_init<M>();
+    w = warp_merge<M>(w);
+    if (lane == 0) scratch[32] = w;
+  }
+  __syncthreads();
+  return scratch[32];
+}
+
+// Phase 1 contribution of one vector of V values (a: x or y, b: dy) at column `col`.
+template <Mode M, int V>
+__device__ __forceinline__ void accumulate(Stat& st, const float (&a)[V], const float (&b)[V], const float* trow,
+                                           std::int64_t col) {
+  if constexpr (is_bwd(M)) {
+#pragma unroll
+    for (int k = 0; k < V; ++k) st.s += M == Mode::softmax_bwd ? a[k] * b[k] : b[k];
+  } else {
+    float vm = a[0];
+#pragma unroll
+    for (int k = 1; k < V; ++k) vm = fmaxf(vm, a[k]);
+    const float m = fmaxf(st.m, vm);
+    if (m == -INFINITY) return;  // nothing but -inf so far
+    float s = st.s == 0.0f ? 0.0f : st.s * exp_fast(st.m - m);
+#pragma unroll
+    for (int k = 0; k < V; ++k) s += exp_fast(a[k] - m);
+    if constexpr (M == Mode::ce_soft) {
+      float t[V];
+      load_floats<float, V>(trow + col, t);
+      float u = st.t == 0.0f ? st.u : st.u + st.t * (st.m - m);
+#pragma unroll
+      for (int k = 0; k < V; ++k) {
+        st.t += t[k];
+        if (t[k] != 0.0f) u += t[k] * (a[k] - m);
+      }
+      st.u = u;
+    }
+    st.m = m;
+    st.s = s;
+  }
+}
+
+// Per-row values phase 2 needs, derived once from the statistic.
+struct RowConsts {
+  float m, inv_s, log_s, dot, tsum;
+  std::int64_t label;
+};
+
+template <Mode M, typename T>
+__device__ __forceinline__ RowConsts row_consts(const Stat& st, const RowArgs<T>& p, std::int64_t row) {
+  RowConsts c{st.m, 1.0f / st.s, logf(st.s), st.s, st.t, -1};
+  if constexpr (M == Mode::ce_hard) c.label = p.labels[row];
+  return c;
+}
+
+// Phase 2: V outputs at column `col` of row `row`.
+template <Mode M, typename T, int V>
+__device__ __forceinline__ void emit(const RowConsts& c, const float (&a)[V], const float (&b)[V], const RowArgs<T>& p,
+                                     std::int64_t row, std::int64_t col) {
+  float o[V];
+  if constexpr (M == Mode::softmax) {
+#pragma unroll
+    for (int k = 0; k < V; ++k) o[k] = exp_fast(a[k] - c.m) * c.inv_s;
+  } else if constexpr (M == Mode::log_softmax) {
+#pragma unroll
+    for (int k = 0; k < V; ++k) o[k] = (a[k] - c.m) - c.log_s;
+  } else if constexpr (M == Mode::softmax_bwd) {
+#pragma unroll
+    for (int k = 0; k < V; ++k) o[k] = a[k] * (b[k] - c.dot);
+  } else if constexpr (M == Mode::log_softmax_bwd) {
+#pragma unroll
+    for (int k = 0; k < V; ++k) o[k] = b[k] - exp_fast(a[k]) * c.dot;
+  } else if constexpr (M == Mode::ce_hard) {
+#pragma unroll
+    for (int k = 0; k < V; ++k)
+      o[k] = (exp_fast(a[k] - c.m) * c.inv_s - (col + k == c.label ? 1.0f : 0.0f)) * p.scale;
+  } else {
+    float t[V];
+    load_floats<float, V>(p.targets + row * p.cols + col, t);
+#pragma unroll
+    for (int k = 0; k < V; ++k) o[k] = (exp_fast(a[k] - c.m) * c.inv_s * c.tsum - t[k]) * p.scale;
+  }
+  store_floats<T, V>(p.out + row * p.cols + col, o);
+}
+
+template <Mode M, typename T>
+__device__ __forceinline__ void write_loss(const Stat& st, const RowArgs<T>& p, std::int64_t row) {
+  if constexpr (M == Mode::ce_hard) {
+    const std::int32_t label = p.labels[row];
+    float loss = NAN;
+    if (label >= 0 && label < p.cols) loss = logf(st.s) - (to_float(p.a[row * p.cols + label]) - st.m);
+    p.losses[row] = loss;
+  } else if constexpr (M == Mode::ce_soft) {
+    p.losses[row] = logf(st.s) * st.t - st.u;
+  }
+}
+
+// Rows cached in registers: a group of G threads (a warp, or the block) per row; each thread
+// holds PACKS vectors of V at columns (k * G + thread) * V. kSmemB (two-input modes, rows too
+// long for registers): the second input waits in dynamic shared memory instead, each thread
+// reading back only the slots it wrote (no barrier needed).
+template <Mode M, typename T, int V, int PACKS, bool kWarp, int kThreads, bool kSmemB = false>
+__global__ void __launch_bounds__(kThreads) rows_cached_kernel(RowArgs<T> p) {
+  constexpr bool kTwo = is_bwd(M);
+  static_assert(!kSmemB || (kTwo && !kWarp), "shared-memory caching is for the second input of a block per row");
+  __shared__ Stat scratch[33];
+  extern __shared__ __align__(16) unsigned char smem_raw[];
+  T* smem_b = reinterpret_cast<T*>(smem_raw);
+  const int G = kWarp ? 32 : blockDim.x;
+  const int tid = kWarp ? (threadIdx.x & 31) : threadIdx.x;
+  const std::int64_t first = kWarp ? static_cast<std::int64_t>(blockIdx.x) * (kThreads / 32) + threadIdx.x / 32
+                                   : static_cast<std::int64_t>(blockIdx.x);
+  const std::int64_t step = kWarp ? static_cast<std::int64_t>(gridDim.x) * (kThreads / 32) : gridDim.x;
+  for (std::int64_t row = first; row < p.rows; row += step) {
+    const T* arow = p.a + row * p.cols;
+    const T* brow = kTwo ? p.b + row * p.cols : nullptr;
+    Vec<T, V> ca[PACKS], cb[kTwo && !kSmemB ? PACKS : 1];
+#pragma unroll
+    for (int k = 0; k < PACKS; ++k) {
+      const std::int64_t col = (static_cast<std::int64_t>(k) * G + tid) * V;
+      if (col < p.cols) {
+        ca[k] = load_vec<T, V>(arow + col);
+        if constexpr (kSmemB)
+          store_vec<T, V>(smem_b + col, load_vec<T, V>(brow + col));
+        else if constexpr (kTwo)
+          cb[k] = load_vec<T, V>(brow + col);
+      }
+    }
+    // The second input's vector k (registers or shared memory).
+    auto b_of = [&](int k, std::int64_t col) -> Vec<T, V> {
+      if constexpr (kSmemB) return load_vec<T, V>(smem_b + col);
+      else return cb[kTwo ? k : 0];
+    };
+    Stat st = stat_init<M>();
+#pragma unroll
+    for (int k = 0; k < PACKS; ++k) {
+      const std::int64_t col = (static_cast<std::int64_t>(k) * G + tid) * V;
+      if (col < p.cols) {
+        float a[V], b[V];
+        const Vec<T, V> bv = b_of(k, col);
+#pragma unroll
+        for (int e = 0; e < V; ++e) a[e] = to_float(ca[k].v[e]), b[e] = kTwo ? to_float(bv.v[e]) : 0.0f;
+        accumulate<M, V>(st, a, b, p.targets + row * p.cols, col);
+      }
+    }
+    st = kWarp ? warp_merge<M>(st) : block_merge<M>(st, scratch);
+    if (tid == 0 && is_ce(M)) write_loss<M>(st, p, row);
+    if (is_ce(M) && p.out == nullptr) continue;
+    const RowConsts c = row_consts<M>(st, p, row);
+#pragma unroll
+    for (int k = 0; k < PACKS; ++k) {
+      const std::int64_t col = (static_cast<std::int64_t>(k) * G + tid) * V;
+      if (col < p.cols) {
+        float a[V], b[V];
+        const Vec<T, V> bv = b_of(k, col);
+#pragma unroll
+        for (int e = 0; e < V; ++e) a[e] = to_float(ca[k].v[e]), b[e] = kTwo ? to_float(bv.v[e]) : 0.0f;
+        emit<M, T, V>(c, a, b, p, row, col);
+      }
+    }
+  }
+}
+
+// Long rows: a block per row, phase 2 reads the row again.
+template <Mode M, typename T, int V>
+__global__ void __launch_bounds__(512) rows_uncached_kernel(RowArgs<T> p) {
+  constexpr bool kTwo = is_bwd(M);
+  __shared__ Stat scratch[33];
+  for (std::int64_t row = blockIdx.x; row < p.rows; row += gridDim.x) {
+    const T* arow = p.a + row * p.cols;
+    const T* brow = kTwo ? p.b + row * p.cols : nullptr;
+    Stat st = stat_init<M>();
+    float b[V];
+#pragma unroll
+    for (int e = 0; e < V; ++e) b[e] = 0.0f;
+    for (std::int64_t col = static_cast<std::int64_t>(threadIdx.x) * V; col < p.cols; col += blockDim.x * V) {
+      float a[V];
+      load_floats<T, V>(arow + col, a);
+      if constexpr (kTwo) load_floats<T, V>(brow + col, b);
+      accumulate<M, V>(st, a, b, p.targets + row * p.cols, col);
+    }
+    st = block_merge<M>(st, scratch);
+    if (threadIdx.x == 0 && is_ce(M)) write_loss<M>(st, p, row);
+    if (is_ce(M) && p.out == nullptr) continue;
+    const RowConsts c = row_consts<M>(st, p, row);
+    for (std::int64_t col = static_cast<std::int64_t>(threadIdx.x) * V; col < p.cols; col += blockDim.x * V) {
+      float a[V];
+      load_floats<T, V>(arow + col, a);
+      if constexpr (kTwo) load_floats<T, V>(brow + col, b);
+      emit<M, T, V>(c, a, b, p, row, col);
+    }
+  }
+}
+
+constexpr int kWarpThreads = 256;    // 8 rows per block on the warp path
+constexpr int kBlockThreads = 1024;  // most threads of a block-per-row kernel
+
+// Opt-in shared memory per block of the current device, less the static scratch.
+std::size_t max_dynamic_smem() {
+  int dev = 0, bytes = 0;
+  TILENET_CUDA_CHECK(cudaGetDevice(&dev));
+  TILENET_CUDA_CHECK(cudaDeviceGetAttribute(&bytes, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev));
+  return static_cast<std::size_t>(bytes) - 1024;
+}
+
+unsigned capped_grid(std::int64_t blocks) {
+  return static_cast<unsigned>(blocks < 1 ? 1 : (blocks > 0x7fffffff ? 0x7fffffff : blocks));
+}
+
+template <Mode M, typename T, int V, int PACKS>
+void launch_warp(const RowArgs<T>& p, cudaStream_t s) {
+  rows_cached_kernel<M, T, V, PACKS, true, kWarpThreads>
+      <<<capped_grid(ceil_div<std::int64_t>(p.rows, kWarpThreads / 32)), kWarpThreads, 0, s>>>(p);
+}
+
+template <Mode M, typename T, int V>
+void launch_rows(const RowArgs<T>& p, cudaStream_t s) {
+  const std::int64_t vecs = p.cols / V;  // vectors per row
+  if (vecs <= 32) return launch_warp<M, T, V, 1>(p, s);
+  if (vecs <= 64) return launch_warp<M, T, V, 2>(p, s);
+  if (vecs <= 128) return launch_warp<M, T, V, 4>(p, s);
+  if constexpr (V == 1) {
+    if (vecs <= 256) return launch_warp<M, T, V, 8>(p, s);
+    if (vecs <= 512) return launch_warp<M, T, V, 16>(p, s);
+    if (vecs <= 1024) return launch_warp<M, T, V, 32>(p, s);
+  }
+  // Block per row, cached in registers: 32 registers of values per thread per row: 32 floats or
+  // 64 halves for one input (halves with at most 512 threads, whose register cap is 128), half
+  // that per input for two. Scalar columns cost registers of their own, so V = 1 keeps 8 values
+  // (4 per input for two).
+  constexpr int kPacks1 = V == 1 ? 8 : (sizeof(T) == 2 ? 8 : 4);
+  constexpr int kThreads1 = (V == 8 && sizeof(T) == 2) ? 512 : kBlockThreads;
+  constexpr int kPacks2 = V == 1 ? 4 : (sizeof(T) == 2 ? 4 : 2);
+  auto threads_for = [&](int packs) {
+    return static_cast<int>(ceil_div<std::int64_t>(ceil_div<std::int64_t>(vecs, packs), 32) * 32);
+  };
+  if constexpr (!is_bwd(M)) {
+    if (vecs <= static_cast<std::int64_t>(kThreads1) * kPacks1) {
+      rows_cached_kernel<M, T, V, kPacks1, false, kThreads1><<<capped_grid(p.rows), threads_for(kPacks1), 0, s>>>(p);
+      return;
+    }
+  } else {
+    if (vecs <= static_cast<std::int64_t>(kBlockThreads) * kPacks2) {
+      rows_cached_kernel<M, T, V, kPacks2, false, kBlockThreads><<<capped_grid(p.rows), threads_for(kPacks2), 0, s>>>(p);
+      return;
+    }
+    // Floats: the first input in registers, the second in shared memory, while it fits.
+    if constexpr (sizeof(T) == 4) {
+      const std::size_t smem = static_cast<std::size_t>(p.cols) * sizeof(T);
+      if (vecs <= static_cast<std::int64_t>(kBlockThreads) * kPacks1 && smem <= max_dynamic_smem()) {
+        auto kernel = rows_cached_kernel<M, T, V, kPacks1, false, kBlockThreads, true>;
+        TILENET_CUDA_CHECK(
+            cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem)));
+        kernel<<<capped_grid(p.rows), threads_for(kPacks1), smem, s>>>(p);
+        return;
+      }
+    }
+  }
+  rows_uncached_kernel<M, T, V><<<capped_grid(p.rows), 512, 0, s>>>(p);
+}
+
+template <Mode M, typename T>
+void run(const char* op, RowArgs<T> p, cudaStream_t s) {
+  TILENET_CHECK(p.rows >= 0 && p.cols >= 1, ShapeError, op, ": expected rows >= 0 and cols >= 1, got ", p.rows, "x",
+                p.cols);
+  if (p.rows == 0) return;
+  TILENET_CHECK(p.a && (p.out || is_ce(M)) && (!is_bwd(M) || p.b) && (M != Mode::ce_hard || p.labels) &&
+                    (M != Mode::ce_soft || p.targets) && (!is_ce(M) || p.losses),
+                ValueError, op, ": null pointer argument");
+  const bool vec = p.cols % 8 == 0 && is_aligned(p.a, 16) && (!p.b || is_aligned(p.b, 16)) &&
+                   (!p.out || is_aligned(p.out, 16)) && (!p.targets || is_aligned(p.targets, 16));
+  if (vec)
+    launch_rows<M, T, 8>(p, s);
+  else
+    launch_rows<M, T, 1>(p, s);
+  check_launch(op, s);
+}
+
+template <typename T>
+RowArgs<T> args(const T* a, const T* b, T* out, std::int64_t rows, std::int64_t cols) {
+  RowArgs<T> p{};
+  p.a = a, p.b = b, p.out = out, p.rows = rows, p.cols = cols, p.scale = 1.0f;
+  return p;
+}
+
+template <typename T>
+void forward(const T* x, T* y, std::int64_t rows, std::int64_t cols, bool log, cudaStream_t s) {
+  if (log)
+    run<Mode::log_softmax>("log_softmax_forward", args(x, static_cast<const T*>(nullptr), y, rows, cols), s);
+  else
+    run<Mode::softmax>("softmax_forward", args(x, static_cast<const T*>(nullptr), y, rows, cols), s);
+}
+
+template <typename T>
+void backward(const T* y, const T* dy, T* dx, std::int64_t rows, std::int64_t cols, bool log, cudaStream_t s) {
+  if (log)
+    run<Mode::log_softmax_bwd>("log_softmax_backward", args(y, dy, dx, rows, cols), s);
+  else
+    run<Mode::softmax_bwd>("softmax_backward", args(y, dy, dx, rows, cols), s);
+}
+
+template <typename T>
+void ce_hard(const T* logits, const std::int32_t* labels, float* losses, T* dl, std::int64_t rows, std::int64_t cols,
+             float scale, cudaStream_t s) {
+  RowArgs<T> p = args(logits, static_cast<const T*>(nullptr), dl, rows, cols);
+  p.labels = labels, p.losses = losses, p.scale = scale;
+  run<Mode::ce_hard>("softmax_cross_entropy", p, s);
+}
+
+template <typename T>
+void ce_soft(const T* logits, const float* targets, float* losses, T* dl, std::int64_t rows, std::int64_t cols,
+             float scale, cudaStream_t s) {
+  RowArgs<T> p = args(logits, static_cast<const T*>(nullptr), dl, rows, cols);
+  p.targets = targets, p.losses = losses, p.scale = scale;
+  run<Mode::ce_soft>("softmax_cross_entropy_soft", p, s);
+}
+
+}  // namespace
+
+#define TILENET_SOFTMAX_CUDA(T)                                                                                   \
+  void softmax_forward(const T* x, T* y, std::int64_t rows, std::int64_t cols, bool log, cudaStream_t s) {        \
+    forward(x, y, rows, cols, log, s);                                                                            \
+  }                                                                                                               \
+  void softmax_backward(const T* y, const T* dy, T* dx, std::int64_t rows, std::int64_t cols, bool log,           \
+                        cudaStream_t s) {                                                                         \
+    backward(y, dy, dx, rows, cols, log, s);                                                                      \
+  }                                                                                                               \
+  void softmax_cross_entropy(const T* logits, const std::int32_t* labels, float* losses, T* dl, std::int64_t rows, \
+                             std::int64_t cols, float scale, cudaStream_t s) {                                    \
+    ce_hard(logits, labels, losses, dl, rows, cols, scale, s);                                                    \
+  }                                                                                                               \
+  void softmax_cross_entropy_soft(const T* logits, const float* targets, float* losses, T* dl, std::int64_t rows, \
+                                  std::int64_t cols, float scale, cudaStream_t s) {                               \
+    ce_soft(logits, targets, losses, dl, rows, cols, scale, s);                                                   \
+  }
+
+TILENET_SOFTMAX_CUDA(float)
+TILENET_SOFTMAX_CUDA(half)
+#undef TILENET_SOFTMAX_CUDA
+
+}  // namespace tilenet::kernels
