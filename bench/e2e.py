@@ -161,7 +161,7 @@ def main():
     if "alexnet" in only:
         for prec in ("fp32", "mixed"):
             jobs.append(("alexnet_" + prec, "tilenet",
-                         [tl("train_alexnet"), "--synthetic", "--precision", prec,
+                         [tl("train_alexnet"), "--synthetic", "--size", "227", "--precision", prec,
                           "--steps", str(args.alexnet_steps)], parse_tilenet_last))
             jobs.append(("alexnet_" + prec, "pytorch",
                          [*py("pytorch_alexnet.py"), "--precision", prec, "--steps", str(args.alexnet_steps)],

@@ -1,9 +1,8 @@
-#include "samples/common/history_io.h"
+#include "samples/common/history_plot.h"
 
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
-#include <fstream>
 #include <sstream>
 #include <stdexcept>
 
@@ -12,13 +11,6 @@ namespace {
 
 bool ends_with(const std::string& s, const std::string& suffix) {
   return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
-
-std::size_t epochs_of(const HistoryColumns& h) {
-  std::size_t n = h.empty() ? 0 : h.front().second.size();
-  for (const auto& [name, v] : h)
-    if (v.size() != n) throw std::invalid_argument("history column '" + name + "' has a different length");
-  return n;
 }
 
 std::string num(double v, int precision = 6) {
@@ -42,9 +34,8 @@ std::string escape_xml(const std::string& s) {
 }
 
 const std::vector<double>* column(const HistoryColumns& h, const std::string& name) {
-  for (const auto& [n, v] : h)
-    if (n == name) return &v;
-  return nullptr;
+  auto it = h.find(name);
+  return it == h.end() ? nullptr : &it->second;
 }
 
 // A "nice" tick step (1, 2 or 5 times a power of ten) giving about `target` intervals over span.
@@ -143,41 +134,19 @@ void panel(std::ostringstream& os, const Box& b, const std::string& metric, cons
 
 }  // namespace
 
-std::string history_csv(const HistoryColumns& h, int first_epoch) {
-  std::size_t n = epochs_of(h);
-  std::ostringstream os;
-  os << "epoch";
-  for (const auto& [name, v] : h) os << "," << name;
-  os << "\n";
-  for (std::size_t i = 0; i < n; ++i) {
-    os << first_epoch + static_cast<int>(i);
-    for (const auto& [name, v] : h) os << "," << num(v[i], 8);
-    os << "\n";
-  }
-  return os.str();
-}
-
-std::string history_json(const HistoryColumns& h, int first_epoch) {
-  std::size_t n = epochs_of(h);
-  std::ostringstream os;
-  os << "{\"epoch\": [";
-  for (std::size_t i = 0; i < n; ++i) os << (i ? ", " : "") << first_epoch + static_cast<int>(i);
-  os << "]";
-  for (const auto& [name, v] : h) {
-    os << ",\n \"" << name << "\": [";
-    for (std::size_t i = 0; i < n; ++i) os << (i ? ", " : "") << (std::isfinite(v[i]) ? num(v[i], 8) : "null");
-    os << "]";
-  }
-  os << "}\n";
-  return os.str();
-}
-
 std::string history_svg(const HistoryColumns& h, const std::string& title, const std::vector<std::string>& metrics,
                         int first_epoch) {
-  epochs_of(h);
   std::vector<std::string> shown;
-  for (const auto& m : metrics)
-    if (column(h, m) || column(h, "val_" + m)) shown.push_back(m);
+  std::size_t epochs = 0;
+  for (const auto& m : metrics) {
+    if (!column(h, m) && !column(h, "val_" + m)) continue;
+    shown.push_back(m);
+    for (const auto* c : {column(h, m), column(h, "val_" + m)}) {
+      if (!c) continue;
+      if (epochs && c->size() != epochs) throw std::invalid_argument("history_svg: columns differ in length");
+      epochs = c->size();
+    }
+  }
   const double pw = 440, ph = 330, left = 70, top = 60;
   double width = std::max<double>(1, static_cast<double>(shown.size())) * pw + 20;
   std::ostringstream os;
@@ -201,22 +170,9 @@ void check_history_path(const std::string& path) {
     throw std::invalid_argument("history file '" + path + "' must end in .csv or .json");
 }
 
-void write_text_file(const std::string& path, const std::string& text) {
-  std::ofstream f(path, std::ios::binary | std::ios::trunc);
-  if (!f) throw std::runtime_error("cannot open '" + path + "' for writing");
-  f << text;
-  f.close();
-  if (!f) throw std::runtime_error("writing '" + path + "' failed");
-}
-
-std::string write_history(const std::string& path, const HistoryColumns& h, const std::string& title,
-                          int first_epoch) {
-  check_history_path(path);
-  bool csv = ends_with(path, ".csv");
-  write_text_file(path, csv ? history_csv(h, first_epoch) : history_json(h, first_epoch));
-  std::string svg = path.substr(0, path.size() - (csv ? 4 : 5)) + ".svg";
-  write_text_file(svg, history_svg(h, title, {"loss", "accuracy"}, first_epoch));
-  return svg;
+std::string svg_path_for(const std::string& history_path) {
+  check_history_path(history_path);
+  return history_path.substr(0, history_path.size() - (ends_with(history_path, ".csv") ? 4 : 5)) + ".svg";
 }
 
 }  // namespace tilenet::samples

@@ -1,0 +1,40 @@
+#include "samples/common/sample_support.h"
+
+#include <sys/resource.h>
+
+#include <iostream>
+
+#include "nn/callbacks.h"
+#include "samples/common/flags.h"
+#include "samples/common/history_plot.h"
+#include "tensor/memory.h"
+
+namespace tilenet::samples {
+
+Device pick_device(const std::string& requested, const std::string& program, const std::string& cpu_hint) {
+  if (requested == "cpu") return Device::cpu();
+  if (requested == "cuda") {
+    if (!cuda_available()) throw FlagError("--device cuda: no CUDA GPU found (use --device cpu)");
+    return Device::cuda();
+  }
+  if (cuda_available()) return Device::cuda();
+  std::cout << program << ": no CUDA GPU found, running on the CPU (" << cpu_hint << ")\n";
+  return Device::cpu();
+}
+
+double peak_mem_mb(Device device) {
+  if (device.is_cuda()) return static_cast<double>(memory::stats(device.index).peak_bytes_in_use) / (1 << 20);
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  return static_cast<double>(ru.ru_maxrss) / 1024.0;  // Linux reports KiB
+}
+
+std::string write_history_files(const std::string& path, const nn::History& h, const std::string& title) {
+  const std::string svg = svg_path_for(path);  // also checks the extension
+  const bool csv = path.compare(path.size() - 4, 4, ".csv") == 0;
+  nn::write_file_atomic(path, csv ? h.to_csv() : h.to_json());
+  nn::write_file_atomic(svg, history_svg(h.history, title));
+  return svg;
+}
+
+}  // namespace tilenet::samples

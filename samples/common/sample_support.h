@@ -1,0 +1,24 @@
+// What both sample trainers need besides flags: picking the device, the peak-memory figure of
+// their last line, and writing the history files (nn::History as CSV/JSON plus the SVG plot).
+#pragma once
+
+#include <string>
+
+#include "nn/sequential.h"
+#include "tensor/device.h"
+
+namespace tilenet::samples {
+
+// "cuda" or "cpu" as asked (FlagError when cuda is asked without a GPU); "" picks cuda when a GPU
+// is present, else cpu after printing a one-line notice naming `program` and `cpu_hint`.
+Device pick_device(const std::string& requested, const std::string& program, const std::string& cpu_hint);
+
+// MiB: the GPU caching allocator's peak bytes in use on CUDA; the process's peak resident set on
+// the CPU.
+double peak_mem_mb(Device device);
+
+// Writes h to `path` (.csv or .json, atomically) and the plot beside it (svg_path_for(path));
+// returns the plot's path.
+std::string write_history_files(const std::string& path, const nn::History& h, const std::string& title);
+
+}  // namespace tilenet::samples
