@@ -235,7 +235,8 @@ __global__ void __launch_bounds__(kThreads) rows_cached_kernel(RowArgs<T> p) {
     // The second input's vector k (registers or shared memory).
     auto b_of = [&](int k, std::int64_t col) -> Vec<T, V> {
       if constexpr (kSmemB) return load_vec<T, V>(smem_b + col);
-      else return cb[kTwo ? k : 0];
+      else if constexpr (kTwo) return cb[k];
+      else return Vec<T, V>{};
     };
     Stat st = stat_init<M>();
 #pragma unroll

@@ -6,6 +6,7 @@
 
 #include "kernels/batchnorm.h"
 #include "kernels/dropout.h"
+#include "kernels/lrn.h"
 #include "tensor/memory.h"
 #include "tensor/stream.h"
 
@@ -170,6 +171,53 @@ void dropout_forward_into(const Tensor& x, Tensor& y, float rate, std::uint64_t 
 
 void dropout_backward_into(const Tensor& dy, Tensor& dx, float rate, std::uint64_t seed, std::uint64_t offset) {
   dropout_into(dy, dx, rate, seed, offset, "dropout_backward", "dy", "dx");
+}
+
+namespace {
+
+kernels::LrnParams lrn_params(const LrnOptions& opt, const char* op) {
+  kernels::LrnParams p;
+  p.size = opt.size, p.alpha = opt.alpha, p.beta = opt.beta, p.k = opt.k;
+  kernels::check_lrn_params(p, op);
+  return p;
+}
+
+void check_lrn_input(const Tensor& x, const char* op) {
+  check_float(x, op, "x");
+  TILENET_CHECK(x.ndim() >= 1 && x.shape().cols() >= 1, ShapeError, op, ": x has shape ", x.shape().str(),
+                ", expected [..., C] with C >= 1");
+}
+
+}  // namespace
+
+void lrn_forward_into(const Tensor& x, Tensor& y, const LrnOptions& opt) {
+  const char* op = "lrn_forward";
+  check_lrn_input(x, op);
+  check_like(x, y, op, "y");
+  const kernels::LrnParams p = lrn_params(opt, op);
+  by_dtype(x, [&](auto* tag) {
+    using T = std::remove_pointer_t<decltype(tag)>;
+    if (x.is_cuda())
+      kernels::lrn_forward(x.data<T>(), y.data<T>(), x.shape().rows(), x.shape().cols(), p, stream_of(x));
+    else
+      kernels::lrn_forward_ref(x.data<T>(), y.data<T>(), x.shape().rows(), x.shape().cols(), p);
+  });
+}
+
+void lrn_backward_into(const Tensor& x, const Tensor& dy, Tensor& dx, const LrnOptions& opt) {
+  const char* op = "lrn_backward";
+  check_lrn_input(x, op);
+  check_like(x, dy, op, "dy");
+  check_like(x, dx, op, "dx");
+  const kernels::LrnParams p = lrn_params(opt, op);
+  by_dtype(x, [&](auto* tag) {
+    using T = std::remove_pointer_t<decltype(tag)>;
+    if (x.is_cuda())
+      kernels::lrn_backward(x.data<T>(), dy.data<T>(), dx.data<T>(), x.shape().rows(), x.shape().cols(), p,
+                            stream_of(x));
+    else
+      kernels::lrn_backward_ref(x.data<T>(), dy.data<T>(), dx.data<T>(), x.shape().rows(), x.shape().cols(), p);
+  });
 }
 
 }  // namespace tilenet

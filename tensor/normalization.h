@@ -28,4 +28,14 @@ void batchnorm_backward_into(const Tensor& dy, const Tensor& x, const Tensor& ga
 void dropout_forward_into(const Tensor& x, Tensor& y, float rate, std::uint64_t seed, std::uint64_t offset);
 void dropout_backward_into(const Tensor& dy, Tensor& dx, float rate, std::uint64_t seed, std::uint64_t offset);
 
+// Local response normalisation across channels (the last dimension), the original AlexNet's
+// (kernels/lrn.h): y_c = x_c / (k + alpha / size * sum of x^2 over the `size` channels centred on
+// c)^beta. Backward recomputes what it needs from x.
+struct LrnOptions {
+  int size = 5;
+  float alpha = 1e-4f, beta = 0.75f, k = 2.0f;
+};
+void lrn_forward_into(const Tensor& x, Tensor& y, const LrnOptions& opt = {});
+void lrn_backward_into(const Tensor& x, const Tensor& dy, Tensor& dx, const LrnOptions& opt = {});
+
 }  // namespace tilenet

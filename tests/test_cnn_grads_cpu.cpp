@@ -11,6 +11,7 @@
 
 #include "kernels/batchnorm.h"
 #include "kernels/dropout.h"
+#include "kernels/lrn.h"
 #include "kernels/pool2d.h"
 #include "kernels/softmax.h"
 #include "test_util.h"
@@ -230,4 +231,22 @@ TEST(DropoutGrad, DropoutGrad) {
   Vec dx(n);
   dropout_ref(w.data(), dx.data(), n, rate, 99, 5);  // backward = the same masked scaling of dy
   EXPECT_TRUE(gradient_matches(loss, x, dx));
+}
+
+TEST(LrnGrad, LrnGradOddAndEvenWindows) {
+  const std::int64_t pixels = 3, c = 7;
+  for (int size : {5, 4, 1}) {
+    SCOPED_TRACE(size);
+    LrnParams prm;
+    prm.size = size, prm.alpha = 0.5f, prm.beta = 0.75f, prm.k = 2.0f;  // a large alpha makes the coupling visible
+    const Vec x = random_vec(pixels * c, -2, 2, test::kSeed), w = random_vec(pixels * c, -1, 1, test::kSeed + 1);
+    auto loss = [&](const Vec& xv) {
+      Vec y(pixels * c);
+      lrn_forward_ref(xv.data(), y.data(), pixels, c, prm);
+      return dot(w, y);
+    };
+    Vec dx(pixels * c);
+    lrn_backward_ref(x.data(), w.data(), dx.data(), pixels, c, prm);
+    EXPECT_TRUE(gradient_matches(loss, x, dx));
+  }
 }

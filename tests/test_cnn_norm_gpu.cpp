@@ -10,6 +10,7 @@
 #include "cnn_gpu_util.h"
 #include "kernels/batchnorm.h"
 #include "kernels/dropout.h"
+#include "kernels/lrn.h"
 #include "tensor/normalization.h"
 #include "tensor/pool.h"
 #include "tensor/softmax.h"
@@ -137,6 +138,32 @@ TEST(DropoutGpu, MasksAndValuesMatchTheCpuBitwise) {
       }
   check_dropout<float>(1003, 0.5f, 8, 1);
   check_dropout<half>(1003, 0.5f, 8, 1);
+}
+
+TEST(LrnGpu, MatchesReference) {
+  TILENET_REQUIRE_GPU();
+  for (std::int64_t c : {1, 3, 64, 96, 256})
+    for (int size : {5, 4}) {
+      SCOPED_TRACE("C=" + std::to_string(c) + " size=" + std::to_string(size));
+      const std::int64_t pixels = 2 * 13 * 13, n = pixels * c;
+      LrnParams prm;
+      prm.size = size, prm.alpha = 0.1f, prm.beta = 0.75f, prm.k = 2.0f;
+      auto run = [&](auto* tag, double atol, double rtol) {
+        using T = std::remove_pointer_t<decltype(tag)>;
+        const std::vector<T> x = test::from_floats<T>(test::random_uniform(n, -3, 3, test::kSeed));
+        const std::vector<T> dy = test::from_floats<T>(test::random_uniform(n, -1, 1, test::kSeed + 1));
+        std::vector<T> y(n), dx(n);
+        lrn_forward_ref(x.data(), y.data(), pixels, c, prm);
+        lrn_backward_ref(x.data(), dy.data(), dx.data(), pixels, c, prm);
+        DevArray<T> d_x(x), d_dy(dy), d_y(n), d_dx(n);
+        lrn_forward(d_x.get(), d_y.get(), pixels, c, prm, cuda::current_stream());
+        lrn_backward(d_x.get(), d_dy.get(), d_dx.get(), pixels, c, prm, cuda::current_stream());
+        EXPECT_TRUE(test::all_close(d_y.host_floats(), test::floats(y), atol, rtol)) << "forward";
+        EXPECT_TRUE(test::all_close(d_dx.host_floats(), test::floats(dx), atol, rtol)) << "backward";
+      };
+      run(static_cast<float*>(nullptr), 1e-5, 1e-5);
+      run(static_cast<half*>(nullptr), 2e-3, 2e-3);
+    }
 }
 
 TEST(CnnTensorOpsGpu, CudaTensorsMatchCpuTensors) {

@@ -389,3 +389,22 @@ TEST(DropoutCpu, RateZeroIsIdentityAndRateOneThrows) {
   Tensor yf = Tensor::empty({2, 2});
   EXPECT_THROW(dropout_forward_into(x, yf, 0.5f, 7, 0), DtypeError);
 }
+
+TEST(LrnCpu, ByHandAndErrors) {
+  // One pixel, C = 3, size 3, alpha / size = 1, beta = 1, k = 1: s = 1 + (1+4), 1 + (1+4+9), 1 + (4+9).
+  Tensor x = Tensor::from_vector({1, 2, 3}, {1, 3}), y = Tensor::empty({1, 3});
+  LrnOptions o;
+  o.size = 3, o.alpha = 3, o.beta = 1, o.k = 1;
+  lrn_forward_into(x, y, o);
+  EXPECT_TRUE(test::all_close(y.to_vector(), {1 / 6.f, 2 / 15.f, 3 / 14.f}, 0, 1e-6));
+  // Defaults (AlexNet: size 5, alpha 1e-4, beta 0.75, k 2) on f16 NHWC.
+  Tensor xh = Tensor::from_vector({1, -2, 3, 0.5f, 4, -1}, {1, 1, 2, 3}, Device::cpu(), DType::f16);
+  Tensor yh = Tensor::empty({1, 1, 2, 3}, DType::f16);
+  lrn_forward_into(xh, yh);
+  const float d = std::pow(2.0f, -0.75f);  // k = 2 dominates the tiny alpha
+  EXPECT_TRUE(test::all_close(yh.to_vector(), {d, -2 * d, 3 * d, 0.5f * d, 4 * d, -d}, 0, 2e-3));
+  o.size = 0;
+  EXPECT_TRUE(throws_with<ValueError>([&] { lrn_forward_into(x, y, o); }, {"lrn_forward", "size"}));
+  Tensor dx = Tensor::empty({1, 4});
+  EXPECT_TRUE(throws_with<ShapeError>([&] { lrn_backward_into(x, y, dx); }, {"lrn_backward"}));
+}
