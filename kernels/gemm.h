@@ -27,7 +27,7 @@ enum class GemmAlgo {
   RegisterBlocked,  // shared-memory tiles, 2-D register blocking, vector loads
   WarpTiled,        // warp tiling, double-buffered cp.async pipeline (fp32)
   Wmma,             // fp16 Tensor Cores through WMMA, multi-stage cp.async pipeline
-  MmaSync,          // fp16 Tensor Cores through mma.sync + ldmatrix, swizzled shared memory
+  MmaSync,          // fp16 Tensor Cores through mma.sync + ldmatrix, padded shared memory
   Wgmma,            // Hopper (sm_90a): wgmma fed by TMA, fp16
 };
 const char* gemm_algo_name(GemmAlgo algo);

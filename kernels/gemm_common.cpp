@@ -25,7 +25,15 @@ const char* gemm_algo_name(GemmAlgo algo) {
 std::vector<GemmAlgo> gemm_algos(bool half_inputs) {
   if (!half_inputs)
     return {GemmAlgo::Naive, GemmAlgo::SmemTiled, GemmAlgo::RegisterBlocked, GemmAlgo::WarpTiled};
-  std::vector<GemmAlgo> v{GemmAlgo::Naive, GemmAlgo::SmemTiled, GemmAlgo::Wmma, GemmAlgo::MmaSync};
+  std::vector<GemmAlgo> v{GemmAlgo::Naive, GemmAlgo::SmemTiled, GemmAlgo::Wmma};
+  // mma.sync m16n8k16 needs sm_80; without a device every algorithm is listed.
+  int dev = 0, major = 8;
+  if (cudaGetDevice(&dev) != cudaSuccess ||
+      cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) != cudaSuccess) {
+    (void)cudaGetLastError();
+    major = 8;
+  }
+  if (major >= 8) v.push_back(GemmAlgo::MmaSync);
   if (sm90a_kernels_available()) v.push_back(GemmAlgo::Wgmma);
   return v;
 }

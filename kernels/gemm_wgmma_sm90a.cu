@@ -1,0 +1,367 @@
+// GemmAlgo::Wgmma (Hopper, sm_90a only): fp16 inputs, fp32 accumulation, fp16 or fp32 output.
+// Block tile 128 x BN x 64 on one SM (192 KB of shared memory): warpgroup 0 is the producer (one
+// thread issues TMA bulk-tensor copies, 128-byte swizzle, into a STAGES-deep ring guarded by
+// full/empty mbarriers; registers given back with setmaxnreg), warpgroups 1 and 2 are consumers
+// (64 rows each: four wgmma.m64nBNk16 per k-slice straight from the swizzled shared memory, fp32
+// accumulators in registers, one wgmma group kept in flight; the slice is released when the
+// group that read it completes). Transposes: an operand stored K-major is copied as 128-row x
+// 64-k boxes; one stored MN-major as 64-wide boxes and read with wgmma's transpose bit (LBO =
+// 8 KB between 64-element atoms, SBO = 1 KB between 8-row groups). TMA zero-fills outside the
+// matrix, so ragged M/N/K need nothing else; the epilogue (alpha, beta, bias, ReLU, fp16/fp32) is
+// applied from registers with guarded stores. Tensor maps are encoded at launch through
+// cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled"): the library never links libcuda.
+// Requirements (else the dispatcher takes mma.sync): 16-byte aligned A/B, lda/ldb multiples of
+// 8 halves, batch strides multiples of 8 that do not overlap.
+//
+// Configurations (index = cfg) and resources (-Xptxas -v, sm_90a: 168 registers at launch, then
+// setmaxnreg 40 for the producer and 232 for the consumers; 0 spills):
+//   0  128x256x64, 4 stages, 2 consumer warpgroups of 64x256 (128 accumulators per thread), 194 KB
+//   1  128x128x64, 6 stages, 2 consumer warpgroups of 64x128, 194 KB
+// Measured: not yet run on a GPU; wgmma_self_check() / GemmGpu.WgmmaSelfCheck name the first
+// wrong element of each transpose if a descriptor or fragment layout is off. SASS mix (HGMMA,
+// UTMALDG, no LDL/STL): from bench/gemm_sass_summary.py.
+#include <cuda.h>  // CUtensorMap and its enums only (no libcuda link)
+#include <cuda_fp16.h>
+
+#include <cstdio>
+#include <cstring>
+#include <mutex>
+#include <random>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "kernels/gemm_device.cuh"
+#include "kernels/gemm_internal.h"
+#include "kernels/gemm_wgmma_ops.cuh"
+#include "kernels/launch.h"
+
+namespace tilenet::kernels {
+namespace {
+
+using namespace gemm_detail;
+
+template <int BN_, int STAGES_>
+struct WgCfg {
+  static constexpr int BM = 128, BN = BN_, BK = 64, kStages = STAGES_;
+  static constexpr int kConsumers = 2, kThreads = 128 * (kConsumers + 1);
+  static constexpr int kABytes = BM * BK * 2, kBBytes = BN * BK * 2;
+  static constexpr int kStageBytes = kABytes + kBBytes;
+  static constexpr int kSmemBytes = kStages * kStageBytes + 1024;  // + slack to align to 1 KB
+  static constexpr int kAcc = BN / 2;
+  static_assert(BN == 128 || BN == 256, "wgmma wrappers exist for n128 and n256");
+  static_assert(kStageBytes % 1024 == 0, "stages must keep the 1 KB swizzle alignment");
+  static_assert(kSmemBytes <= 227 * 1024, "shared memory per block");
+};
+using Cfg0 = WgCfg<256, 4>;
+using Cfg1 = WgCfg<128, 6>;
+
+// ---- device helpers ---------------------------------------------------------------------------
+__device__ __forceinline__ void mbar_init(std::uint64_t* bar, unsigned count) {
+  asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(smem_addr(bar)), "r"(count));
+}
+__device__ __forceinline__ void mbar_expect_tx(std::uint64_t* bar, unsigned bytes) {
+  asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(smem_addr(bar)), "r"(bytes) : "memory");
+}
+__device__ __forceinline__ void mbar_arrive(std::uint64_t* bar) {
+  asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" ::"r"(smem_addr(bar)) : "memory");
+}
+__device__ __forceinline__ bool mbar_try_wait(std::uint64_t* bar, unsigned parity) {
+  unsigned ok;
+  asm volatile(
+      "{\n.reg .pred p;\nmbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\nselp.u32 %0, 1, 0, p;\n}\n"
+      : "=r"(ok)
+      : "r"(smem_addr(bar)), "r"(parity)
+      : "memory");
+  return ok != 0;
+}
+__device__ __forceinline__ void mbar_wait(std::uint64_t* bar, unsigned parity) {
+  while (!mbar_try_wait(bar, parity)) {
+  }
+}
+__device__ __forceinline__ void tma_load_3d(void* dst, const CUtensorMap* map, std::uint64_t* bar, int c0, int c1,
+                                            int c2) {
+  asm volatile(
+      "cp.async.bulk.tensor.3d.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1, {%3, %4, %5}], [%2];\n" ::
+          "r"(smem_addr(dst)),
+      "l"(reinterpret_cast<std::uint64_t>(map)), "r"(smem_addr(bar)), "r"(c0), "r"(c1), "r"(c2)
+      : "memory");
+}
+__device__ __forceinline__ void wgmma_fence() { asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory"); }
+__device__ __forceinline__ void wgmma_commit() { asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory"); }
+template <int N>
+__device__ __forceinline__ void wgmma_wait() {
+  asm volatile("wgmma.wait_group.sync.aligned %0;\n" ::"n"(N) : "memory");
+}
+template <int N>
+__device__ __forceinline__ void fence_operands(float (&d)[N]) {
+#pragma unroll
+  for (int i = 0; i < N; ++i) asm volatile("" : "+f"(d[i])::"memory");
+}
+// Shared-memory matrix descriptor, 128-byte swizzle (layout type 1 in bits 62-63).
+__device__ __forceinline__ std::uint64_t make_desc(const void* p, unsigned lbo_bytes, unsigned sbo_bytes) {
+  std::uint64_t d = (smem_addr(p) & 0x3FFFFu) >> 4;
+  d |= static_cast<std::uint64_t>((lbo_bytes >> 4) & 0x3FFFu) << 16;
+  d |= static_cast<std::uint64_t>((sbo_bytes >> 4) & 0x3FFFu) << 32;
+  d |= static_cast<std::uint64_t>(1) << 62;
+  return d;
+}
+
+__device__ __forceinline__ void raster(int tiles_m, int tiles_n, int& tm, int& tn) {
+  constexpr int kGroup = 8;
+  const int t = blockIdx.x, per_group = kGroup * tiles_n;
+  const int first_m = (t / per_group) * kGroup, rows = min(tiles_m - first_m, kGroup), r = t % per_group;
+  tm = first_m + r % rows;
+  tn = r / rows;
+}
+
+template <class C, int TA, int TB>
+__global__ void __launch_bounds__(C::kThreads, 1)
+    gemm_wgmma_kernel(const __grid_constant__ CUtensorMap map_a, const __grid_constant__ CUtensorMap map_b, GemmArgs g,
+                      int tiles_m, int tiles_n) {
+  extern __shared__ __align__(1024) unsigned char smem_raw[];
+  __shared__ __align__(8) std::uint64_t full[C::kStages], empty[C::kStages];
+  unsigned char* smem = smem_raw + ((1024u - (smem_addr(smem_raw) & 1023u)) & 1023u);
+  const int wg = threadIdx.x / 128, lane = threadIdx.x % 32, z = blockIdx.z;
+  int tm, tn;
+  raster(tiles_m, tiles_n, tm, tn);
+  const int m0 = tm * C::BM, n0 = tn * C::BN;
+  const int ktiles = (g.k + C::BK - 1) / C::BK;
+  if (threadIdx.x == 0) {
+#pragma unroll
+    for (int s = 0; s < C::kStages; ++s) {
+      mbar_init(&full[s], 1);
+      mbar_init(&empty[s], C::kConsumers * 4);  // lane 0 of every consumer warp
+    }
+    asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
+  }
+  __syncthreads();
+
+  if (wg == 0) {  // producer
+    asm volatile("setmaxnreg.dec.sync.aligned.u32 40;\n");
+    if (threadIdx.x == 0) {
+      for (int kt = 0; kt < ktiles; ++kt) {
+        const int s = kt % C::kStages;
+        if (kt >= C::kStages) mbar_wait(&empty[s], ((kt / C::kStages) & 1) ^ 1);
+        mbar_expect_tx(&full[s], C::kStageBytes);
+        unsigned char* sa = smem + s * C::kStageBytes;
+        unsigned char* sb = sa + C::kABytes;
+        const int k0 = kt * C::BK;
+        if (!TA) {
+          tma_load_3d(sa, &map_a, &full[s], k0, m0, z);
+        } else {
+#pragma unroll
+          for (int j = 0; j < C::BM / 64; ++j) tma_load_3d(sa + j * 8192, &map_a, &full[s], m0 + 64 * j, k0, z);
+        }
+        if (TB) {
+          tma_load_3d(sb, &map_b, &full[s], k0, n0, z);
+        } else {
+#pragma unroll
+          for (int j = 0; j < C::BN / 64; ++j) tma_load_3d(sb + j * 8192, &map_b, &full[s], n0 + 64 * j, k0, z);
+        }
+      }
+    }
+  } else {  // consumers: rows [64 * cw, 64 * cw + 64) of the tile
+    asm volatile("setmaxnreg.inc.sync.aligned.u32 232;\n");
+    const int cw = wg - 1;
+    float acc[C::kAcc];
+#pragma unroll
+    for (int i = 0; i < C::kAcc; ++i) acc[i] = 0.0f;
+    for (int kt = 0; kt < ktiles; ++kt) {
+      const int s = kt % C::kStages;
+      mbar_wait(&full[s], (kt / C::kStages) & 1);
+      const unsigned char* sa = smem + s * C::kStageBytes;
+      const unsigned char* sb = sa + C::kABytes;
+      fence_operands(acc);
+      wgmma_fence();
+#pragma unroll
+      for (int ks = 0; ks < C::BK / 16; ++ks) {
+        // K-major: 128-byte rows, +32 bytes per k16; MN-major: 64-element atoms 8 KB apart, +16 rows per k16.
+        const std::uint64_t da = !TA ? make_desc(sa + cw * 8192 + ks * 32, 16, 1024)
+                                     : make_desc(sa + cw * 8192 + ks * 2048, 8192, 1024);
+        const std::uint64_t db = TB ? make_desc(sb + ks * 32, 16, 1024) : make_desc(sb + ks * 2048, 8192, 1024);
+        if constexpr (C::BN == 256)
+          wgmma_m64n256k16<TA, TB>(acc, da, db);
+        else
+          wgmma_m64n128k16<TA, TB>(acc, da, db);
+      }
+      wgmma_commit();
+      wgmma_wait<1>();
+      fence_operands(acc);
+      if (kt > 0 && lane == 0) mbar_arrive(&empty[(kt - 1) % C::kStages]);
+    }
+    wgmma_wait<0>();
+    fence_operands(acc);
+    // Accumulator fragment: warp w of the warpgroup owns rows 16w..16w+15; register 4j+e holds
+    // row lane/4 (+8 for e >= 2), column 8j + 2*(lane%4) + (e & 1).
+    const int row = m0 + cw * 64 + ((threadIdx.x / 32) % 4) * 16 + lane / 4;
+    const int col0 = n0 + (lane % 4) * 2;
+#pragma unroll
+    for (int j = 0; j < C::BN / 8; ++j) {
+      const float lo[2] = {acc[4 * j], acc[4 * j + 1]}, hi[2] = {acc[4 * j + 2], acc[4 * j + 3]};
+      store_c<2>(g, z, row, col0 + 8 * j, lo);
+      store_c<2>(g, z, row + 8, col0 + 8 * j, hi);
+    }
+  }
+}
+
+// ---- host: tensor maps ------------------------------------------------------------------------
+using EncodeTiledFn = CUresult (*)(CUtensorMap*, CUtensorMapDataType, cuuint32_t, void*, const cuuint64_t*,
+                                   const cuuint64_t*, const cuuint32_t*, const cuuint32_t*, CUtensorMapInterleave,
+                                   CUtensorMapSwizzle, CUtensorMapL2promotion, CUtensorMapFloatOOBfill);
+
+EncodeTiledFn encode_fn() {
+  static const EncodeTiledFn fn = [] {
+    void* p = nullptr;
+    cudaDriverEntryPointQueryResult q{};
+    if (cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &p, 12000, cudaEnableDefault, &q) != cudaSuccess ||
+        q != cudaDriverEntryPointSuccess) {
+      (void)cudaGetLastError();
+      p = nullptr;
+    }
+    return reinterpret_cast<EncodeTiledFn>(p);
+  }();
+  return fn;
+}
+
+// A row-major fp16 matrix set [batch][outer][inner] (ld, batch stride in elements) tiled in boxes
+// of box_outer rows x 64 elements, 128-byte swizzle, zero fill outside.
+CUtensorMap make_map(const void* base, long long inner, long long outer, int batch, long long ld, long long stride,
+                     int box_outer) {
+  const EncodeTiledFn fn = encode_fn();
+  TILENET_CHECK(fn != nullptr, DeviceError, "gemm (wgmma): the driver has no cuTensorMapEncodeTiled");
+  CUtensorMap map;
+  const cuuint64_t dims[3] = {static_cast<cuuint64_t>(inner), static_cast<cuuint64_t>(outer),
+                              static_cast<cuuint64_t>(batch)};
+  const cuuint64_t strides[2] = {static_cast<cuuint64_t>(ld) * 2,
+                                 static_cast<cuuint64_t>(batch > 1 ? stride : outer * ld) * 2};
+  const cuuint32_t box[3] = {64, static_cast<cuuint32_t>(box_outer), 1};
+  const cuuint32_t estr[3] = {1, 1, 1};
+  const CUresult r = fn(&map, CU_TENSOR_MAP_DATA_TYPE_FLOAT16, 3, const_cast<void*>(base), dims, strides, box, estr,
+                        CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
+                        CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+  TILENET_CHECK(r == CUDA_SUCCESS, DeviceError, "gemm (wgmma): cuTensorMapEncodeTiled failed with code ",
+                static_cast<int>(r), " (inner ", inner, ", outer ", outer, ", batch ", batch, ", ld ", ld, ")");
+  return map;
+}
+
+template <class C, int TA, int TB>
+void launch_one(const GemmArgs& args, int batch, cudaStream_t stream) {
+  auto* kernel = gemm_wgmma_kernel<C, TA, TB>;
+  ensure_smem_limit(kernel, C::kSmemBytes);
+  const int tiles_m = ceil_div(args.m, C::BM), tiles_n = ceil_div(args.n, C::BN);
+  TILENET_CHECK(static_cast<long long>(tiles_m) * tiles_n < (1LL << 31), ValueError, "gemm (wgmma): ", args.m, "x",
+                args.n, " has too many tiles");
+  for_batch_chunks(args, batch, true, [&](const GemmArgs& g, int nb) {
+    const CUtensorMap ma = TA ? make_map(g.a, g.m, g.k, nb, g.lda, g.sa, 64) : make_map(g.a, g.k, g.m, nb, g.lda, g.sa, C::BM);
+    const CUtensorMap mb = TB ? make_map(g.b, g.k, g.n, nb, g.ldb, g.sb, C::BN) : make_map(g.b, g.n, g.k, nb, g.ldb, g.sb, 64);
+    kernel<<<dim3(tiles_m * tiles_n, 1, nb), C::kThreads, C::kSmemBytes, stream>>>(ma, mb, g, tiles_m, tiles_n);
+    check_launch("gemm (wgmma)", stream);
+  });
+}
+
+template <class C>
+void launch_cfg(const GemmArgs& g, int batch, cudaStream_t stream) {
+  if (!g.ta && !g.tb) launch_one<C, 0, 0>(g, batch, stream);
+  else if (!g.ta && g.tb) launch_one<C, 0, 1>(g, batch, stream);
+  else if (g.ta && !g.tb) launch_one<C, 1, 0>(g, batch, stream);
+  else launch_one<C, 1, 1>(g, batch, stream);
+}
+
+const GemmTileInfo kConfigs[] = {
+    {"128x256x64_s4", 128, 256},
+    {"128x128x64_s6", 128, 128},
+};
+
+bool aligned16(const void* p) { return reinterpret_cast<std::uintptr_t>(p) % 16 == 0; }
+
+}  // namespace
+
+int wgmma_configs(const GemmTileInfo** out) {
+  *out = kConfigs;
+  return static_cast<int>(sizeof(kConfigs) / sizeof(kConfigs[0]));
+}
+
+bool wgmma_supports(const GemmArgs& g, int batch) {
+  if (!aligned16(g.a) || !aligned16(g.b) || g.lda % 8 != 0 || g.ldb % 8 != 0) return false;
+  if (batch <= 1) return true;
+  // Batched: the strides become the tensor maps' third stride: 16-byte multiples, no overlap.
+  const long long rows_a = g.ta ? g.k : g.m, rows_b = g.tb ? g.n : g.k;
+  return g.sa % 8 == 0 && g.sb % 8 == 0 && g.sa >= rows_a * g.lda && g.sb >= rows_b * g.ldb && g.sa > 0 &&
+         g.sb > 0;
+}
+
+void launch_gemm_wgmma(const GemmArgs& g, int batch, int cfg, cudaStream_t stream) {
+  TILENET_CHECK(wgmma_supports(g, batch), ValueError, "gemm (wgmma): operands not 16-byte aligned or batch strides the tensor maps cannot take");
+  switch (cfg) {
+    case 0: launch_cfg<Cfg0>(g, batch, stream); break;
+    case 1: launch_cfg<Cfg1>(g, batch, stream); break;
+    default: throw ValueError(detail::make_message("gemm (wgmma): no configuration ", cfg));
+  }
+}
+
+// One problem per transpose combination and configuration on small integers (exact in fp32):
+// reports the first mismatching element of each failing case.
+std::string wgmma_self_check(int m, int n, int k) {
+  TILENET_CHECK(sm90a_kernels_available(), DeviceError, "wgmma_self_check: no sm_90a device");
+  TILENET_CHECK(m > 0 && n > 0 && k > 0, ValueError, "wgmma_self_check: sizes must be positive");
+  std::ostringstream report;
+  std::mt19937 gen(1234);
+  std::uniform_int_distribution<int> dist(-3, 3);
+  std::vector<float> af(static_cast<std::size_t>(m) * k), bf(static_cast<std::size_t>(k) * n);
+  for (auto& v : af) v = static_cast<float>(dist(gen));
+  for (auto& v : bf) v = static_cast<float>(dist(gen));
+  std::vector<float> ref(static_cast<std::size_t>(m) * n, 0.0f);
+  for (int i = 0; i < m; ++i)
+    for (int q = 0; q < k; ++q)
+      for (int j = 0; j < n; ++j) ref[static_cast<std::size_t>(i) * n + j] += af[i * static_cast<std::size_t>(k) + q] * bf[q * static_cast<std::size_t>(n) + j];
+  __half *da = nullptr, *db = nullptr;
+  float* dc = nullptr;
+  TILENET_CUDA_CHECK(cudaMalloc(&da, af.size() * 2));
+  TILENET_CUDA_CHECK(cudaMalloc(&db, bf.size() * 2));
+  TILENET_CUDA_CHECK(cudaMalloc(&dc, ref.size() * 4));
+  std::vector<float> got(ref.size());
+  for (int cfg = 0; cfg < 2; ++cfg)
+    for (int t = 0; t < 4; ++t) {
+      const bool ta = t & 1, tb = t & 2;
+      // Host operands in the stored layout of this transpose.
+      std::vector<__half> ha(af.size()), hb(bf.size());
+      for (int i = 0; i < m; ++i)
+        for (int q = 0; q < k; ++q)
+          ha[ta ? static_cast<std::size_t>(q) * m + i : static_cast<std::size_t>(i) * k + q] = __float2half(af[static_cast<std::size_t>(i) * k + q]);
+      for (int q = 0; q < k; ++q)
+        for (int j = 0; j < n; ++j)
+          hb[tb ? static_cast<std::size_t>(j) * k + q : static_cast<std::size_t>(q) * n + j] = __float2half(bf[static_cast<std::size_t>(q) * n + j]);
+      TILENET_CUDA_CHECK(cudaMemcpy(da, ha.data(), ha.size() * 2, cudaMemcpyHostToDevice));
+      TILENET_CUDA_CHECK(cudaMemcpy(db, hb.data(), hb.size() * 2, cudaMemcpyHostToDevice));
+      TILENET_CUDA_CHECK(cudaMemset(dc, 0xff, ref.size() * 4));  // NaN
+      GemmArgs g;
+      g.a = da, g.b = db, g.c = dc;
+      g.m = m, g.n = n, g.k = k;
+      g.ta = ta, g.tb = tb;
+      g.lda = ta ? m : k, g.ldb = tb ? k : n, g.ldc = n;
+      g.a_vec = g.b_vec = true;
+      g.c_vec = n % 2 == 0 ? 2 : 1;
+      if (!wgmma_supports(g, 1)) {
+        report << "cfg " << cfg << " ta=" << ta << " tb=" << tb << ": unsupported leading dimensions\n";
+        continue;
+      }
+      launch_gemm_wgmma(g, 1, cfg, nullptr);
+      TILENET_CUDA_CHECK(cudaDeviceSynchronize());
+      TILENET_CUDA_CHECK(cudaMemcpy(got.data(), dc, got.size() * 4, cudaMemcpyDeviceToHost));
+      int bad = 0;
+      for (std::size_t e = 0; e < got.size(); ++e) {
+        if (got[e] == ref[e]) continue;
+        if (bad++ == 0)
+          report << "cfg " << kConfigs[cfg].name << " ta=" << ta << " tb=" << tb << ": first mismatch at (" << e / n
+                 << ", " << e % n << "): got " << got[e] << ", expected " << ref[e];
+      }
+      if (bad) report << " (" << bad << " of " << got.size() << " wrong)\n";
+    }
+  cudaFree(da);
+  cudaFree(db);
+  cudaFree(dc);
+  return report.str();
+}
+
+}  // namespace tilenet::kernels
