@@ -32,6 +32,9 @@ while [ $# -gt 0 ]; do
   esac
 done
 mkdir -p "$results"
+if [ -f "$kit/payload.tar.xz" ] && [ ! -d "$kit/bin" ]; then
+  tar xJf "$kit/payload.tar.xz" -C "$kit"
+fi
 work=$(mktemp -d /tmp/tilenet-run.XXXXXX)
 mkdir -p "$work/logs"
 summary="$work/summary.txt"
