@@ -19,8 +19,6 @@
 namespace tilenet::kernels {
 namespace {
 
-bool aligned(const void* p, std::size_t bytes) { return reinterpret_cast<std::uintptr_t>(p) % bytes == 0; }
-
 // Compute capability of the current device as 10 * major + minor (cached per device).
 int device_cc() {
   static std::array<int, 64> cache{};
@@ -56,13 +54,13 @@ GemmArgs make_args(const GemmParams& p, const TI* a, const TI* b, TO* c) {
   g.c_half = sizeof(TO) == 2;
   constexpr long long kIn = 16 / sizeof(TI);  // elements per 16-byte load
   const bool batched = p.batch > 1;
-  g.a_vec = aligned(a, 16) && p.lda % kIn == 0 && (!batched || p.stride_a % kIn == 0);
-  g.b_vec = aligned(b, 16) && p.ldb % kIn == 0 && (!batched || p.stride_b % kIn == 0);
+  g.a_vec = is_aligned(a, 16) && p.lda % kIn == 0 && (!batched || p.stride_a % kIn == 0);
+  g.b_vec = is_aligned(b, 16) && p.ldb % kIn == 0 && (!batched || p.stride_b % kIn == 0);
   g.c_vec = 1;
   for (int v : {8, 4, 2}) {
     const std::size_t cb = v * sizeof(TO) > 16 ? 16 : v * sizeof(TO);
-    const bool ok = aligned(c, cb) && p.ldc % v == 0 && (!batched || p.stride_c % v == 0) &&
-                    (p.bias == nullptr || aligned(p.bias, v * 4 > 16 ? 16 : v * 4));
+    const bool ok = is_aligned(c, cb) && p.ldc % v == 0 && (!batched || p.stride_c % v == 0) &&
+                    (p.bias == nullptr || is_aligned(p.bias, v * 4 > 16 ? 16 : v * 4));
     if (ok && v * sizeof(TO) <= 16) {
       g.c_vec = v;
       break;

@@ -117,6 +117,16 @@ __device__ __forceinline__ void store_c(const GemmArgs& g, int z, int row, int c
     store_c_typed<float, V>(g, z, row, col, acc);
 }
 
+// Linear block index -> (tile row, tile column), walking groups of 8 tile rows column by column
+// so blocks running together share operand tiles in L2.
+__device__ __forceinline__ void raster(int tiles_m, int tiles_n, int& tm, int& tn) {
+  constexpr int kGroup = 8;
+  const int t = blockIdx.x, per_group = kGroup * tiles_n;
+  const int first_m = (t / per_group) * kGroup, rows = min(tiles_m - first_m, kGroup), r = t % per_group;
+  tm = first_m + r % rows;
+  tn = r / rows;
+}
+
 // ---- Ampere+ asynchronous copies and Tensor Core fragments -------------------------------------
 
 __device__ __forceinline__ unsigned smem_addr(const void* p) {

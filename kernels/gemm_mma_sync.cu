@@ -40,14 +40,6 @@ struct MmaLayout {
   static constexpr int kSmemBytes = C::kStages * kStageElems * 2;
 };
 
-__device__ __forceinline__ void raster(int tiles_m, int tiles_n, int& tm, int& tn) {
-  constexpr int kGroup = 8;
-  const int t = blockIdx.x, per_group = kGroup * tiles_n;
-  const int first_m = (t / per_group) * kGroup, rows = min(tiles_m - first_m, kGroup), r = t % per_group;
-  tm = first_m + r % rows;
-  tn = r / rows;
-}
-
 template <class C, bool TA, bool TB>
 __global__ void __launch_bounds__(C::kThreads) gemm_mma_sync_kernel(GemmArgs g, int tiles_m, int tiles_n) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800

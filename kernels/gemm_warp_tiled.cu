@@ -43,17 +43,6 @@ using Cfg1 = WarpTiledCfg<128, 128, 16, 64, 32, 2>;
 using Cfg2 = WarpTiledCfg<128, 256, 8, 64, 64, 1>;
 using Cfg3 = WarpTiledCfg<64, 64, 8, 32, 32, 4>;
 
-__device__ __forceinline__ void raster(int tiles_m, int tiles_n, int& tm, int& tn) {
-  constexpr int kGroup = 8;
-  const int t = blockIdx.x;
-  const int per_group = kGroup * tiles_n;
-  const int first_m = (t / per_group) * kGroup;
-  const int rows = min(tiles_m - first_m, kGroup);
-  const int r = t % per_group;
-  tm = first_m + r % rows;
-  tn = r / rows;
-}
-
 template <class C>
 __global__ void __launch_bounds__(C::kThreads, C::kMinBlocks) gemm_warp_tiled_kernel(GemmArgs g, int tiles_m, int tiles_n) {
   extern __shared__ float4 smem_f4[];

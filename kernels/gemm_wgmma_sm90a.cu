@@ -107,14 +107,6 @@ __device__ __forceinline__ std::uint64_t make_desc(const void* p, unsigned lbo_b
   return d;
 }
 
-__device__ __forceinline__ void raster(int tiles_m, int tiles_n, int& tm, int& tn) {
-  constexpr int kGroup = 8;
-  const int t = blockIdx.x, per_group = kGroup * tiles_n;
-  const int first_m = (t / per_group) * kGroup, rows = min(tiles_m - first_m, kGroup), r = t % per_group;
-  tm = first_m + r % rows;
-  tn = r / rows;
-}
-
 template <class C, int TA, int TB>
 __global__ void __launch_bounds__(C::kThreads, 1)
     gemm_wgmma_kernel(const __grid_constant__ CUtensorMap map_a, const __grid_constant__ CUtensorMap map_b, GemmArgs g,
@@ -273,8 +265,6 @@ const GemmTileInfo kConfigs[] = {
     {"128x128x64_s6", 128, 128},
 };
 
-bool aligned16(const void* p) { return reinterpret_cast<std::uintptr_t>(p) % 16 == 0; }
-
 }  // namespace
 
 int wgmma_configs(const GemmTileInfo** out) {
@@ -283,7 +273,7 @@ int wgmma_configs(const GemmTileInfo** out) {
 }
 
 bool wgmma_supports(const GemmArgs& g, int batch) {
-  if (!aligned16(g.a) || !aligned16(g.b) || g.lda % 8 != 0 || g.ldb % 8 != 0) return false;
+  if (!is_aligned(g.a, 16) || !is_aligned(g.b, 16) || g.lda % 8 != 0 || g.ldb % 8 != 0) return false;
   if (batch <= 1) return true;
   // Batched: the strides become the tensor maps' third stride: 16-byte multiples, no overlap.
   const long long rows_a = g.ta ? g.k : g.m, rows_b = g.tb ? g.n : g.k;
