@@ -1,13 +1,16 @@
 // Training-loop kernels (see train_ops.h). All memory-bound and small next to the GEMMs:
 // - gather_rows: one block per row (grid-stride over rows), threads stride the row: coalesced.
 // - crossentropy_probs / mse_loss: one warp per row, warp-shuffle sums.
+// - dropout_at_step: kernels/dropout.cu's arithmetic with the stream offset read from device memory.
 // - accumulate_metrics: ONE block of 1024 threads, one warp per row; per-warp partial counts are
 //   combined by thread 0 in warp order, so the sums are deterministic for a given batch. A batch
 //   of 128 rows x 1000 classes takes a few microseconds.
 #include <cuda_fp16.h>
 
 #include "kernels/cuda_utils.cuh"
+#include "kernels/dropout.h"
 #include "kernels/launch.h"
+#include "kernels/philox.h"
 #include "kernels/train_ops.h"
 
 namespace tilenet::kernels {
@@ -185,6 +188,39 @@ __global__ void __launch_bounds__(kMetricThreads) metrics_kernel(MetricArgs a, c
   }
 }
 
+// One Philox block (4 uniforms) per thread per iteration, as kernels/dropout.cu; the offset is a
+// multiple of 4 (step << 32), so block b covers elements 4b .. 4b + 3.
+template <typename T>
+__global__ void __launch_bounds__(kThreads) dropout_step_kernel(const T* x, T* y, std::int64_t n, float rate,
+                                                                 float scale, std::uint64_t seed,
+                                                                 const std::uint64_t* step) {
+  const std::uint64_t offset = *step << 32;
+  const std::int64_t blocks = (n + 3) / 4;
+  for (std::int64_t b = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; b < blocks;
+       b += static_cast<std::int64_t>(gridDim.x) * blockDim.x) {
+    const Philox4 r = philox4x32((offset >> 2) + static_cast<std::uint64_t>(b), seed);
+#pragma unroll
+    for (int k = 0; k < 4; ++k) {
+      const std::int64_t i = b * 4 + k;
+      if (i < n) y[i] = from_float<T>(philox_uniform01(r.v[k]) >= rate ? to_float(x[i]) * scale : 0.0f);
+    }
+  }
+}
+
+__global__ void set_counter_kernel(std::uint64_t* c, std::uint64_t v) { *c = v; }
+__global__ void advance_counter_kernel(std::uint64_t* c) { *c += 1; }
+
+template <typename T>
+void launch_dropout_step(const T* x, T* y, std::int64_t n, float rate, std::uint64_t seed, const std::uint64_t* step,
+                         cudaStream_t s) {
+  check_dropout_rate(rate, "dropout_at_step");
+  TILENET_CHECK(n >= 0 && (n == 0 || (x && y && step)), ValueError, "dropout_at_step: bad arguments (n=", n, ")");
+  if (n == 0) return;
+  const float scale = 1.0f / (1.0f - rate);
+  dropout_step_kernel<<<grid_for((n + 3) / 4, kThreads), kThreads, 0, s>>>(x, y, n, rate, scale, seed, step);
+  check_launch("dropout_at_step", s);
+}
+
 void check_rows_cols(const char* op, std::int64_t rows, std::int64_t cols) {
   TILENET_CHECK(rows >= 0 && cols >= 1, ValueError, op, ": got rows=", rows, " cols=", cols,
                 ", expected rows >= 0 and cols >= 1");
@@ -235,6 +271,26 @@ void launch_metrics(const MetricArgs& a, const T* pred, double* acc, cudaStream_
 }
 
 }  // namespace
+
+void dropout_at_step(const float* x, float* y, std::int64_t n, float rate, std::uint64_t seed,
+                     const std::uint64_t* step, cudaStream_t stream) {
+  launch_dropout_step(x, y, n, rate, seed, step, stream);
+}
+void dropout_at_step(const half* x, half* y, std::int64_t n, float rate, std::uint64_t seed,
+                     const std::uint64_t* step, cudaStream_t stream) {
+  launch_dropout_step(x, y, n, rate, seed, step, stream);
+}
+
+void set_step_counter(std::uint64_t* counter, std::uint64_t value, cudaStream_t stream) {
+  TILENET_CHECK(counter != nullptr, ValueError, "set_step_counter: null counter");
+  set_counter_kernel<<<1, 1, 0, stream>>>(counter, value);
+  check_launch("set_step_counter", stream);
+}
+void advance_step_counter(std::uint64_t* counter, cudaStream_t stream) {
+  TILENET_CHECK(counter != nullptr, ValueError, "advance_step_counter: null counter");
+  advance_counter_kernel<<<1, 1, 0, stream>>>(counter);
+  check_launch("advance_step_counter", stream);
+}
 
 void gather_rows(const float* src, const std::int32_t* index, float* dst, std::int64_t rows, std::int64_t cols,
                  cudaStream_t stream) {

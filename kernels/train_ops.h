@@ -73,4 +73,17 @@ void accumulate_metrics(const MetricArgs& a, const half* pred, double* acc, cuda
 void accumulate_metrics_ref(const MetricArgs& a, const float* pred, double* acc);
 void accumulate_metrics_ref(const MetricArgs& a, const half* pred, double* acc);
 
+// Dropout whose stream offset lives in device memory: offset = (*step) << 32. Masks and outputs
+// equal kernels::dropout(x, y, n, rate, seed, (*step) << 32) (kernels/dropout.h: keep when the
+// Philox uniform >= rate, kept values times the float 1/(1-rate)), whose CPU reference,
+// dropout_ref, is this kernel's reference too. The offset being read on the device lets a captured
+// CUDA graph replay a training step with fresh masks. y may alias x.
+void dropout_at_step(const float* x, float* y, std::int64_t n, float rate, std::uint64_t seed,
+                     const std::uint64_t* step, cudaStream_t stream);
+void dropout_at_step(const half* x, half* y, std::int64_t n, float rate, std::uint64_t seed,
+                     const std::uint64_t* step, cudaStream_t stream);
+// *counter = value, and *counter += 1: one thread each (the training step counter on the device).
+void set_step_counter(std::uint64_t* counter, std::uint64_t value, cudaStream_t stream);
+void advance_step_counter(std::uint64_t* counter, cudaStream_t stream);
+
 }  // namespace tilenet::kernels

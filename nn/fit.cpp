@@ -82,8 +82,19 @@ void Sequential::prepare_run(std::int64_t batch, const Tensor& targets, std::int
   plan_ = plan_metrics(metrics_, loss_, targets, output_shape());
   fused_head_ = loss_.is_crossentropy() && !loss_.from_logits && !layers_.empty() &&
                 layers_.back()->has_softmax_output();
-  if (!losses_.defined() || losses_.numel() < batch || losses_.device() != device_)
+  if (!losses_.defined() || losses_.numel() < batch || losses_.device() != device_) {
     losses_ = Tensor::empty({batch}, DType::f32, device_);
+    invalidate_graph();
+  }
+  has_dropout_ = false;
+  for (auto& l : layers_) has_dropout_ = has_dropout_ || dynamic_cast<Dropout*>(l.get()) != nullptr;
+  if (device_.is_cuda() && !step_counter_.defined()) {
+    // u64 in two i32 words, starting where the host counter stands.
+    const std::uint64_t v = run_.step;
+    step_counter_ = Tensor::from_ints({static_cast<std::int32_t>(v & 0xffffffffu), static_cast<std::int32_t>(v >> 32)},
+                                      {2}, device_);
+    run_.device_step = static_cast<const std::uint64_t*>(step_counter_.raw_data());
+  }
   // Activation gradients exist only in training: size the arena for the training batch alone.
   if (train_batch > 0) {
     std::int64_t elems = input_shape_.numel();
@@ -113,6 +124,9 @@ void Sequential::step(const Tensor& x, const Tensor& y, Tensor& acc) {
       optimizer_->step(params_, grads_);
     }
   }
+  if (has_dropout_ && step_counter_.defined())
+    kernels::advance_step_counter(static_cast<std::uint64_t*>(step_counter_.raw_data()),
+                                  cuda::current_stream(device_.index));
   half_dirty_ = true;
   ++run_.step;
 }
@@ -199,7 +213,9 @@ History Sequential::fit(Dataset train, const FitOptions& o) {
   prepare_run(std::max(train_batch, has_val ? std::min(vbs, val.size()) : 0), train.y(), train_batch);
 
   History h;
-  Tensor acc = make_accumulator(2 + static_cast<int>(plan_.names.size()), device_);
+  if (!fit_acc_.defined()) fit_acc_ = make_accumulator(2 + kernels::kMaxMetrics, device_);
+  Tensor acc = fit_acc_;
+  const bool graphs = copts_.cuda_graph && device_.is_cuda() && !optimizer_->schedule();
   for (auto& cb : o.callbacks) cb->set_model(this);
   stop_training = false;
   for (auto& cb : o.callbacks) cb->on_train_begin({});
@@ -218,11 +234,18 @@ History Sequential::fit(Dataset train, const FitOptions& o) {
     Progbar bar(nb, o.verbose, std::cout, tty);
     train.begin_epoch(o.shuffle, o.seed, epoch, compute_dtype());
     zero_accumulator(acc);
+    const std::uint64_t first_step = static_cast<std::uint64_t>(epoch) * static_cast<std::uint64_t>(nb);
+    if (step_counter_.defined())
+      kernels::set_step_counter(static_cast<std::uint64_t*>(step_counter_.raw_data()), first_step,
+                                cuda::current_stream(device_.index));
     for (std::int64_t b = 0; b < nb; ++b) {
       for (auto& cb : o.callbacks) cb->on_train_batch_begin(b);
-      run_.step = static_cast<std::uint64_t>(epoch) * static_cast<std::uint64_t>(nb) + static_cast<std::uint64_t>(b);
+      run_.step = first_step + static_cast<std::uint64_t>(b);
       auto [xb, yb] = train.batch(b, o.batch_size);
-      step(xb, yb, acc);
+      if (graphs && xb.dim(0) == o.batch_size)
+        graph_step(xb, yb, acc);
+      else
+        step(xb, yb, acc);
       for (auto& cb : o.callbacks) cb->on_train_batch_end(b);
       if (b + 1 < nb && bar.refresh_due()) bar.update(b + 1, to_values(read_logs(acc, ""), order));
     }

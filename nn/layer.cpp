@@ -26,8 +26,10 @@ Tensor GradArena::take(const Tensor& avoid, const Shape& shape, DType dtype, Dev
   Tensor& b = buf_[pick];
   // One dtype per model in practice (f32, or f16 under mixed precision): a buffer of another dtype
   // is replaced rather than reinterpreted.
-  if (!b.defined() || b.device() != device || b.dtype() != dtype || b.numel() < shape.numel())
+  if (!b.defined() || b.device() != device || b.dtype() != dtype || b.numel() < shape.numel()) {
     b = Tensor::empty({std::max<std::int64_t>(shape.numel(), 1)}, dtype, device);
+    ++generation_;
+  }
   return b.slice(0, shape.numel()).reshape(shape.vec());
 }
 
@@ -35,6 +37,7 @@ void GradArena::reserve(std::int64_t elems, DType dtype, Device device) {
   for (Tensor& b : buf_) {
     if (b.defined() && b.device() == device && b.dtype() == dtype && b.numel() >= elems) continue;
     b = Tensor::empty({std::max<std::int64_t>(elems, 1)}, dtype, device);
+    ++generation_;
   }
 }
 
@@ -170,8 +173,10 @@ Tensor Layer::buffer(int slot, std::int64_t batch, const Shape& per_sample, DTyp
   Tensor& b = buffers_[slot];
   const Shape want = with_batch(batch, per_sample);
   if (!b.defined() || b.dtype() != dtype || b.device() != device || b.dim(0) < batch ||
-      b.shape().numel() / b.dim(0) != per_sample.numel())
+      b.shape().numel() / b.dim(0) != per_sample.numel()) {
     b = Tensor::empty(want, dtype, device);
+    if (run_) ++run_->buffer_generation;
+  }
   Tensor v = b.dim(0) == batch ? b : b.slice(0, batch);
   return v.shape() == want ? v : v.reshape(want.vec());
 }

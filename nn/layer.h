@@ -60,15 +60,23 @@ class GradArena {
   void reserve(std::int64_t elems, DType dtype, Device device);
   bool owns(const Tensor& t) const;
   std::size_t capacity_bytes() const;
+  // Bumped whenever a buffer is (re)allocated: a captured CUDA graph holding old pointers is stale.
+  std::uint64_t generation() const { return generation_; }
 
  private:
   Tensor buf_[2];  // flat 1-D buffers
+  std::uint64_t generation_ = 0;
 };
 
 // Per-run settings the model shares with its layers.
 struct RunState {
   std::uint64_t seed = 0;  // base seed for dropout masks
   std::uint64_t step = 0;  // training step counter: dropout streams never repeat across steps
+  // The same counter in device memory (CUDA models): read by the dropout kernel so a captured
+  // CUDA graph replays with fresh masks. Null on the CPU.
+  const std::uint64_t* device_step = nullptr;
+  // Bumped whenever a layer (re)allocates a forward buffer (stale-graph detection).
+  std::uint64_t buffer_generation = 0;
 };
 
 class Layer {
@@ -108,7 +116,7 @@ class Layer {
   void set_needs_input_grad(bool v) { needs_input_grad_ = v; }
   bool needs_input_grad() const { return needs_input_grad_; }
   void set_arena(std::shared_ptr<GradArena> arena) { arena_ = std::move(arena); }
-  void set_run_state(const RunState* run) { run_ = run; }
+  void set_run_state(RunState* run) { run_ = run; }
   // Layers whose last operation is a softmax can hand out the logits instead, so the model fuses
   // softmax + cross-entropy into one stable kernel (Keras's from_logits=False after a softmax).
   virtual bool has_softmax_output() const { return false; }
@@ -137,6 +145,7 @@ class Layer {
   bool is_scratch(const Tensor& t) const;
   std::uint64_t run_seed() const { return run_ ? run_->seed : 0; }
   std::uint64_t run_step() const { return run_ ? run_->step : 0; }
+  const std::uint64_t* run_device_step() const { return run_ ? run_->device_step : nullptr; }
   // Shape/dtype errors that name this layer.
   [[noreturn]] void fail_shape(const std::string& what) const;
 
@@ -151,7 +160,7 @@ class Layer {
   bool needs_input_grad_ = true;
   bool emit_logits_ = false;
   std::shared_ptr<GradArena> arena_;
-  const RunState* run_ = nullptr;
+  RunState* run_ = nullptr;
   std::vector<Tensor> buffers_;
   std::int64_t last_batch_ = -1;  // batch of the last forward (0: no forward yet)
 };

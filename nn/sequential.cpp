@@ -120,6 +120,7 @@ void Sequential::layout(bool init) {
       off += n;
     }
   }
+  invalidate_graph();
   params_half_ = Tensor();
   for (auto& l : layers_)
     for (Param& p : l->params()) p.half_value = Tensor();
@@ -147,7 +148,9 @@ Sequential& Sequential::to(Device device) {
   if (device == device_) return *this;
   device_ = device;
   if (copts_.mixed_precision) scaler_ = std::make_unique<optim::LossScaler>(device_, copts_.loss_scale);
-  losses_ = train_acc_ = Tensor();
+  losses_ = train_acc_ = fit_acc_ = step_counter_ = Tensor();
+  run_.device_step = nullptr;
+  invalidate_graph();
   if (!built_) return *this;
   // Move the flat buffers and re-point every view at the same offsets.
   Tensor p = params_.to(device), s = state_.to(device);
@@ -193,7 +196,15 @@ void Sequential::compile(std::shared_ptr<optim::Optimizer> optimizer, const Loss
     state_.copy_from(s);
     for (auto& l : layers_) l->release_buffers();
   }
-  losses_ = train_acc_ = Tensor();
+  losses_ = train_acc_ = fit_acc_ = Tensor();
+  invalidate_graph();
+  graph_failed_ = false;
+}
+
+void Sequential::invalidate_graph() {
+  graph_.reset();
+  stage_x_ = stage_y_ = Tensor();
+  last_generation_ = ~0ull;
 }
 
 void Sequential::require_compiled(const char* op) const {

@@ -38,6 +38,7 @@
 #include "nn/layers/conv.h"
 #include "nn/layers/core.h"
 #include "nn/losses.h"
+#include "nn/step_graph.h"
 #include "optim/loss_scale.h"
 #include "optim/optimizer.h"
 
@@ -63,6 +64,10 @@ struct History {
 struct CompileOptions {
   bool mixed_precision = false;
   optim::LossScaleOptions loss_scale = {};
+  // CUDA: replay each full training batch of fit() as a captured CUDA graph (nn/step_graph.h). The
+  // results equal the eager steps'; the optimizer's host-side iteration count is not advanced by
+  // replays, so optimizers with an attached per-step schedule always run eagerly.
+  bool cuda_graph = false;
 };
 
 struct ValidationData {
@@ -163,6 +168,8 @@ class Sequential {
   const Loss& loss() const { return loss_; }
   const MetricPlan& metric_plan() const { return plan_; }
   bool mixed_precision() const { return copts_.mixed_precision; }
+  // Training steps run as CUDA graph replays so far (CompileOptions::cuda_graph).
+  std::int64_t graph_launches() const { return graph_launches_; }
   optim::LossScaler* loss_scaler() { return scaler_.get(); }
   const std::string& name() const { return name_; }
 
@@ -184,6 +191,10 @@ class Sequential {
   // train_batch > 0 also reserves the gradient arena for training batches of that size.
   void prepare_run(std::int64_t batch, const Tensor& targets, std::int64_t train_batch);
   void step(const Tensor& x, const Tensor& y, Tensor& acc);
+  // step() through a captured CUDA graph when possible (full batches, warm buffers), else eagerly.
+  void graph_step(const Tensor& x, const Tensor& y, Tensor& acc);
+  std::uint64_t buffer_generation() const;
+  void invalidate_graph();
   Logs evaluate_batches(Dataset& data, std::int64_t batch_size, const std::string& prefix, int verbose);
   Logs read_logs(const Tensor& acc, const std::string& prefix) const;
   DType compute_dtype() const { return copts_.mixed_precision ? DType::f16 : DType::f32; }
@@ -213,6 +224,14 @@ class Sequential {
   bool fused_head_ = false;  // the last layer hands out logits to the fused softmax cross-entropy
   Tensor losses_;            // f32 [batch capacity]
   Tensor train_acc_;         // running sums for train_on_batch (doubles)
+  Tensor fit_acc_;           // fit's per-epoch sums (doubles); persistent so graphs keep its address
+  Tensor step_counter_;      // CUDA: the training step counter in device memory (u64)
+  bool has_dropout_ = false;
+  std::unique_ptr<StepGraph> graph_;
+  Tensor stage_x_, stage_y_;     // fixed-address batch copies the captured graph reads
+  std::uint64_t last_generation_ = ~0ull;
+  bool graph_failed_ = false;    // a capture failed: eager steps until the next compile
+  std::int64_t graph_launches_ = 0;
 };
 
 }  // namespace tilenet::nn

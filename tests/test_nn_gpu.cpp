@@ -5,6 +5,7 @@
 
 #include <cmath>
 
+#include "kernels/dropout.h"
 #include "kernels/train_ops.h"
 #include "nn/sequential.h"
 #include "nn_test_data.h"
@@ -132,6 +133,27 @@ TEST(NnGpuKernels, MetricAccumulationMatchesReference) {
   }
 }
 
+TEST(NnGpuKernels, DropoutAtDeviceStepMatchesReference) {
+  TILENET_REQUIRE_GPU();
+  const std::int64_t n = 1003;
+  const Tensor x = Tensor::from_vector(test::random_uniform(n, -1, 1, kSeed), {n});
+  for (std::uint64_t step : {0ull, 1ull, 77ull}) {
+    SCOPED_TRACE(step);
+    Tensor ref = Tensor::empty({n});
+    kernels::dropout_ref(x.data<float>(), ref.data<float>(), n, 0.3f, 1234, step << 32);
+    Tensor counter = Tensor::zeros({2}, DType::i32, Device::cuda());
+    auto* c = static_cast<std::uint64_t*>(counter.raw_data());
+    kernels::set_step_counter(c, step, cuda::current_stream());
+    const Tensor xd = x.cuda();
+    Tensor y = Tensor::full({n}, NAN, DType::f32, Device::cuda());
+    kernels::dropout_at_step(xd.data<float>(), y.data<float>(), n, 0.3f, 1234, c, cuda::current_stream());
+    EXPECT_TRUE(test::all_equal(y.to_vector(), ref.to_vector()));
+    kernels::advance_step_counter(c, cuda::current_stream());
+    const std::vector<std::int32_t> words = counter.to_ints();
+    EXPECT_EQ(static_cast<std::uint64_t>(static_cast<std::uint32_t>(words[0])), step + 1);
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // One training step on CUDA against the CPU
 
@@ -142,7 +164,7 @@ void build_mlp(Sequential& m) {
   m.add(Dense(10, "softmax"));
 }
 
-void build_cnn(Sequential& m) {
+void build_cnn_body(Sequential& m) {
   m.add(Input({12, 12, 3}));
   m.add(Conv2D(16, 3, 1, "same", "relu"));
   m.add(MaxPool2D(2));
@@ -150,6 +172,10 @@ void build_cnn(Sequential& m) {
   m.add(BatchNormalization());
   m.add(AveragePooling2D(2, 1));
   m.add(Flatten());
+}
+
+void build_cnn(Sequential& m) {
+  build_cnn_body(m);
   m.add(Dense(10, "softmax"));
 }
 
@@ -230,6 +256,35 @@ TEST(NnGpu, ShortFitLearnsAndIsDeterministic) {
         EXPECT_NEAR(c.at("accuracy"), e.at("accuracy"), 2e-3);
       }
     }
+  }
+}
+
+// fit() with each full batch replayed as a captured CUDA graph gives the eager fit's results.
+TEST(NnGpu, CudaGraphFitMatchesEagerFit) {
+  TILENET_REQUIRE_GPU();
+  const auto data = test_data::blobs(1000, {12, 12, 3}, 10, 21, 1.0f);
+  for (bool mixed : {false, true}) {
+    SCOPED_TRACE(mixed);
+    std::vector<float> weights[2];
+    History hist[2];
+    for (int graph = 0; graph < 2; ++graph) {
+      Sequential m("graph", 4);
+      build_cnn_body(m);
+      m.add(Dense(32, "relu"));
+      m.add(Dropout(0.3f));
+      m.add(Dense(10, "softmax"));
+      m.to(Device::cuda());
+      CompileOptions o;
+      o.mixed_precision = mixed;
+      o.cuda_graph = graph == 1;
+      m.compile(optim::Adam(1e-3f), "sparse_categorical_crossentropy", {"accuracy"}, o);
+      hist[graph] = m.fit(data.x, data.y, {.batch_size = 64, .epochs = 3, .validation_split = 0.1, .verbose = 0});
+      weights[graph] = m.parameters().to_vector();
+      if (graph == 1) EXPECT_GT(m.graph_launches(), 30) << "the captured graph was not used";
+    }
+    EXPECT_LT(rel_diff(weights[1], weights[0]), 1e-6);
+    EXPECT_NEAR(hist[1]["loss"].back(), hist[0]["loss"].back(), 1e-5);
+    EXPECT_NEAR(hist[1]["val_accuracy"].back(), hist[0]["val_accuracy"].back(), 1e-9);
   }
 }
 

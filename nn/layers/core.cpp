@@ -1,11 +1,13 @@
 #include "nn/layers/core.h"
 
 #include "kernels/dropout.h"
+#include "kernels/train_ops.h"
 #include "nn/initializers.h"
 #include "tensor/linalg.h"
 #include "tensor/normalization.h"
 #include "tensor/ops.h"
 #include "tensor/softmax.h"
+#include "tensor/stream.h"
 
 namespace tilenet::nn {
 
@@ -157,15 +159,29 @@ Tensor Dropout::forward_impl(const Tensor& x, bool training) {
   // 2^32 stream elements per step: masks of different steps never overlap.
   offset_ = run_step() << 32;
   Tensor y = buffer(0, x.dim(0), output_shape(), x.dtype(), x.device());
-  dropout_forward_into(x, y, rate_, stream_seed(), offset_);
+  apply(x, y);
   return y;
+}
+
+void Dropout::apply(const Tensor& in, Tensor& out) const {
+  // On CUDA the offset comes from the model's device step counter (equal to offset_ when the host
+  // and device counters agree), so a captured CUDA graph draws fresh masks at every replay.
+  if (in.is_cuda() && run_device_step()) {
+    cudaStream_t s = cuda::current_stream(in.device().index);
+    if (in.dtype() == DType::f32)
+      kernels::dropout_at_step(in.data<float>(), out.data<float>(), in.numel(), rate_, stream_seed(), run_device_step(), s);
+    else
+      kernels::dropout_at_step(in.data<half>(), out.data<half>(), in.numel(), rate_, stream_seed(), run_device_step(), s);
+    return;
+  }
+  dropout_forward_into(in, out, rate_, stream_seed(), offset_);
 }
 
 Tensor Dropout::backward_impl(const Tensor& dy) {
   if (!needs_input_grad()) return Tensor();
   if (!active_) return dy;
   Tensor dx = is_scratch(dy) ? dy : grad_scratch(dy, dy.shape(), dy.dtype());
-  dropout_backward_into(dy, dx, rate_, stream_seed(), offset_);
+  apply(dy, dx);  // the backward of inverted dropout is the same masked scaling
   return dx;
 }
 

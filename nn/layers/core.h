@@ -107,6 +107,7 @@ class Dropout : public Layer {
 
  private:
   std::uint64_t stream_seed() const;
+  void apply(const Tensor& in, Tensor& out) const;
   float rate_;
   std::int64_t seed_;
   bool active_ = false;  // the last forward applied a mask
