@@ -259,8 +259,9 @@ def render_table(doc):
         + ".", "",
         f"MNIST rows: {doc['epochs']} epochs on the IDX set in `{os.path.basename(doc['data'].rstrip('/'))}`, batch 128; "
         "an epoch is a training pass plus a test-set evaluation (mean of the epochs after the first). "
-        "AlexNet rows: synthetic 128x3x224x224 batches, 1000 classes, SGD momentum, median step after warm-up; "
-        "fp32 with TF32 off on both sides. Produced by `bench/e2e.py`.", "",
+        "AlexNet rows: synthetic batches of 128 images, 1000 classes, SGD momentum, median step after warm-up; "
+        "PyTorch at 224x224 (conv1 padded by 2), tilenet at 227x227 with conv1 unpadded: the same layer shapes "
+        "and FLOPs from conv1 on. fp32 with TF32 off on both sides. Produced by `bench/e2e.py`.", "",
         "| metric | tilenet | PyTorch | PyTorch / tilenet | unit | goal | met |",
         "|---|---:|---:|---:|---|---|---|",
     ]

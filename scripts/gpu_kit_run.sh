@@ -10,6 +10,9 @@
 # tool's limit on returned files is never hit.
 # Usage: run.sh [--results DIR] [--only tests,sanitize,bench] [--filter GTEST_FILTER]
 #               [--bench-filter REGEX] [--sanitize-filter GTEST_FILTER] [--extra "CMD"]...
+#               [--budget SECONDS] [--sanitize-tools memcheck,racecheck,initcheck,synccheck]
+# --budget stops starting new steps once that many seconds have passed, so the run finishes and
+# packs its results inside a caller's time limit; summary.txt is written as the run goes.
 set -uo pipefail
 kit="$(cd "$(dirname "$0")" && pwd)"
 results="${OUT:-$PWD/gpu-results}"
@@ -20,6 +23,9 @@ bench_filter="."
 # counts as an API error: they run in the plain test pass instead.
 san_filter="-*OutOfMemory*"
 extras=()
+budget=0
+tools="memcheck,racecheck,initcheck,synccheck"
+start_s=$(date +%s)
 while [ $# -gt 0 ]; do
   case "$1" in
     --results) results="$2"; shift 2 ;;
@@ -28,6 +34,8 @@ while [ $# -gt 0 ]; do
     --bench-filter) bench_filter="$2"; shift 2 ;;
     --sanitize-filter) san_filter="$2"; shift 2 ;;
     --extra) extras+=("$2"); shift 2 ;;
+    --budget) budget="$2"; shift 2 ;;
+    --sanitize-tools) tools="$2"; shift 2 ;;
     *) echo "unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -37,9 +45,27 @@ if [ -f "$kit/payload.tar.xz" ] && [ ! -d "$kit/bin" ]; then
 fi
 work=$(mktemp -d /tmp/tilenet-run.XXXXXX)
 mkdir -p "$work/logs"
-summary="$work/summary.txt"
+summary="$results/summary.txt"
 : > "$summary"
 say() { echo "$*" | tee -a "$summary"; }
+# A step's time limit: its default, cut to what the budget has left.
+limit() {
+  local def=$1
+  [ "$budget" -le 0 ] && { echo "$def"; return; }
+  local left=$(( budget - ($(date +%s) - start_s) ))
+  [ "$left" -lt 10 ] && left=10
+  [ "$left" -lt "$def" ] && echo "$left" || echo "$def"
+}
+# True while there is time left for another step (always, without --budget).
+time_left() {
+  [ "$budget" -le 0 ] && return 0
+  local now; now=$(date +%s)
+  if [ $((now - start_s)) -ge "$budget" ]; then
+    say "SKIPPED (budget of ${budget}s used): $1"
+    return 1
+  fi
+  return 0
+}
 
 # Libraries: the kit's own, the CUDA toolkit's, and cuBLAS/cuDNN from PyTorch's wheels if present.
 extra_libs="$kit/lib:/usr/local/cuda/lib64"
@@ -76,7 +102,8 @@ if [[ ",$only," == *",tests,"* ]]; then
   say "== tests"
   for exe in "$kit"/bin/test_*; do
     name=$(basename "$exe")
-    "$exe" --gtest_filter="$filter" --gtest_output="json:$work/logs/$name.json" > "$work/logs/$name.log" 2>&1
+    time_left "$name" || continue
+    timeout "$(limit 600)" "$exe" --gtest_filter="$filter" --gtest_output="json:$work/logs/$name.json" > "$work/logs/$name.log" 2>&1
     rc=$?
     line=$(grep -E '^\[  (PASSED|FAILED)  \]|tests? ran|SKIPPED' "$work/logs/$name.log" | tr '\n' ' ' | cut -c1-220)
     say "$name rc=$rc $line"
@@ -86,11 +113,12 @@ fi
 
 if [[ ",$only," == *",sanitize,"* ]] && command -v compute-sanitizer >/dev/null; then
   say "== compute-sanitizer (TILENET_TEST_SMALL=1)"
-  for tool in memcheck racecheck initcheck synccheck; do
+  for tool in ${tools//,/ }; do
     for exe in "$kit"/bin/test_*_gpu; do
       name=$(basename "$exe")
+      time_left "$tool $name" || continue
       log="$work/logs/san-$tool-$name.log"
-      TILENET_TEST_SMALL=1 timeout 900 compute-sanitizer --tool "$tool" --error-exitcode 99 \
+      TILENET_TEST_SMALL=1 timeout "$(limit 900)" compute-sanitizer --tool "$tool" --error-exitcode 99 \
         "$exe" --gtest_filter="$san_filter" > "$log" 2>&1
       rc=$?
       errs=$(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$log" | tail -1)
@@ -104,19 +132,20 @@ if [[ ",$only," == *",bench,"* ]]; then
   say "== benchmarks"
   for exe in "$kit"/bin/bench_*; do
     name=$(basename "$exe")
-    "$exe" --benchmark_filter="$bench_filter" --benchmark_out="$work/$name.json" \
+    time_left "$name" || continue
+    timeout "$(limit 600)" "$exe" --benchmark_filter="$bench_filter" --benchmark_out="$work/$name.json" \
       --benchmark_out_format=json > "$work/logs/$name.log" 2>&1
     say "$name rc=$?"
   done
 fi
 
 for cmd in "${extras[@]}"; do
+  time_left "extra: $cmd" || continue
   say "== extra: $cmd"
-  (cd "$kit" && KIT="$kit" RESULTS="$work" bash -c "$cmd") >> "$work/logs/extra.log" 2>&1
+  (cd "$kit" && KIT="$kit" RESULTS="$work" timeout "$(limit 3600)" bash -c "$cmd") >> "$work/logs/extra.log" 2>&1
   say "rc=$?"
 done
 
-say "done, status $status"
+say "done in $(( $(date +%s) - start_s ))s, status $status"
 (cd "$work" && tar czf "$results/results.tar.gz" . 2>/dev/null)
-cp "$summary" "$results/summary.txt"
 exit $status
