@@ -6,26 +6,20 @@
 
 #include "kernels/conv2d.h"
 #include "tensor/memory.h"
-#include "tensor/stream.h"
+#include "tensor/op_util.h"
 
 namespace tilenet {
 namespace {
 
+using detail::by_dtype;
+using detail::check_float;
+using detail::check_like;
+using detail::check_shape;
+using detail::stream_of;
+
+
 using kernels::Conv2dPass;
 using kernels::Conv2dShape;
-
-cudaStream_t stream_of(const Tensor& t) { return cuda::current_stream(t.device().index); }
-
-void check_float(const Tensor& t, const char* op, const char* name) {
-  check_defined(t, op, name);
-  TILENET_CHECK(t.dtype() == DType::f32 || t.dtype() == DType::f16, DtypeError, op, ": ", name,
-                " must be f32 or f16, got ", dtype_name(t.dtype()));
-}
-
-void check_shape(const Tensor& t, const Shape& expected, const char* op, const char* name) {
-  TILENET_CHECK(t.shape() == expected, ShapeError, op, ": ", name, " has shape ", t.shape().str(), ", expected ",
-                expected.str());
-}
 
 // The kernel shape for input x [N, H, W, C] and filters w [K, R, S, C].
 Conv2dShape conv_shape(const Shape& x, const Shape& w, const Conv2dOptions& opt, const char* op) {

@@ -4,12 +4,12 @@
 
 #include <cstdint>
 
-#include "tensor/stream.h"
+#include "tensor/op_util.h"
 
 namespace tilenet {
 namespace {
 
-cudaStream_t stream_of(const Tensor& t) { return cuda::current_stream(t.device().index); }
+using detail::stream_of;
 
 bool overlaps(const Tensor& x, const Tensor& y) {
   if (!x.shares_storage_with(y) || x.numel() == 0 || y.numel() == 0) return false;

@@ -8,25 +8,17 @@
 #include "kernels/dropout.h"
 #include "kernels/lrn.h"
 #include "tensor/memory.h"
-#include "tensor/stream.h"
+#include "tensor/op_util.h"
 
 namespace tilenet {
 namespace {
 
-cudaStream_t stream_of(const Tensor& t) { return cuda::current_stream(t.device().index); }
+using detail::by_dtype;
+using detail::check_float;
+using detail::check_like;
+using detail::check_shape;
+using detail::stream_of;
 
-void check_float(const Tensor& t, const char* op, const char* name) {
-  check_defined(t, op, name);
-  TILENET_CHECK(t.dtype() == DType::f32 || t.dtype() == DType::f16, DtypeError, op, ": ", name,
-                " must be f32 or f16, got ", dtype_name(t.dtype()));
-}
-
-void check_like(const Tensor& a, const Tensor& b, const char* op, const char* name) {
-  check_defined(b, op, name);
-  check_same_device(a, b, op);
-  check_same_dtype(a, b, op);
-  check_same_shape(a, b, op);
-}
 
 // A per-channel parameter or statistic: f32 [C] on x's device.
 void check_channel(const Tensor& t, const Tensor& x, std::int64_t channels, const char* op, const char* name) {
@@ -47,14 +39,6 @@ void bn_dims(const Tensor& x, const char* op, std::int64_t& rows, std::int64_t& 
 
 void check_eps(float eps, const char* op) {
   TILENET_CHECK(eps > 0.0f && std::isfinite(eps), ValueError, op, ": eps must be positive, got ", eps);
-}
-
-template <typename F>
-void by_dtype(const Tensor& t, F&& f) {
-  if (t.dtype() == DType::f32)
-    f(static_cast<float*>(nullptr));
-  else
-    f(static_cast<half*>(nullptr));
 }
 
 }  // namespace

@@ -5,23 +5,13 @@
 #include "kernels/elementwise.h"
 #include "kernels/reduce.h"
 #include "tensor/memory.h"
-#include "tensor/stream.h"
+#include "tensor/op_util.h"
 
 namespace tilenet {
 namespace {
 
-cudaStream_t stream_of(const Tensor& t) { return cuda::current_stream(t.device().index); }
-
-// Calls f(ptr_tag) with a typed null of the tensor's element type.
-template <typename F>
-void by_dtype(const Tensor& t, F&& f) {
-  if (t.dtype() == DType::i32)
-    throw DtypeError("elementwise ops take f32 or f16 tensors; got an i32 tensor (labels/indices)");
-  if (t.dtype() == DType::f32)
-    f(static_cast<float*>(nullptr));
-  else
-    f(static_cast<half*>(nullptr));
-}
+using detail::by_dtype;
+using detail::stream_of;
 
 void check_binary(const Tensor& a, const Tensor& b, const Tensor& out, const char* op) {
   check_defined(a, op, "a");

@@ -5,29 +5,23 @@
 #include <climits>
 
 #include "kernels/pool2d.h"
-#include "tensor/stream.h"
+#include "tensor/op_util.h"
 
 namespace tilenet {
 namespace {
 
-cudaStream_t stream_of(const Tensor& t) { return cuda::current_stream(t.device().index); }
+using detail::by_dtype;
+using detail::check_float;
+using detail::check_like;
+using detail::check_shape;
+using detail::stream_of;
 
-void check_float(const Tensor& t, const char* op, const char* name) {
-  check_defined(t, op, name);
-  TILENET_CHECK(t.dtype() == DType::f32 || t.dtype() == DType::f16, DtypeError, op, ": ", name,
-                " must be f32 or f16, got ", dtype_name(t.dtype()));
-}
 
 void check_indices(const Tensor& idx, const Tensor& like, const char* op) {
   TILENET_CHECK(idx.dtype() == DType::i32, DtypeError, op, ": indices must be i32, got ", dtype_name(idx.dtype()));
   check_same_device(idx, like, op);
   TILENET_CHECK(idx.shape() == like.shape(), ShapeError, op, ": indices have shape ", idx.shape().str(),
                 ", expected ", like.shape().str());
-}
-
-void check_shape(const Tensor& t, const Shape& expected, const char* op, const char* name) {
-  TILENET_CHECK(t.shape() == expected, ShapeError, op, ": ", name, " has shape ", t.shape().str(), ", expected ",
-                expected.str());
 }
 
 kernels::Pool2dShape pool_shape(const Shape& x, const Pool2dOptions& opt, const char* op) {
@@ -53,15 +47,6 @@ kernels::Pool2dShape pool_shape(const Shape& x, const Pool2dOptions& opt, const 
 }
 
 Shape out_shape(const kernels::Pool2dShape& sh) { return Shape{sh.n, sh.p(), sh.q(), sh.c}; }
-
-// Calls f(tag) with a typed null pointer of t's element type (f32 or f16).
-template <typename F>
-void by_dtype(const Tensor& t, F&& f) {
-  if (t.dtype() == DType::f32)
-    f(static_cast<float*>(nullptr));
-  else
-    f(static_cast<half*>(nullptr));
-}
 
 }  // namespace
 

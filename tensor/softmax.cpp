@@ -3,38 +3,21 @@
 #include "tensor/softmax.h"
 
 #include "kernels/softmax.h"
-#include "tensor/stream.h"
+#include "tensor/op_util.h"
 
 namespace tilenet {
 namespace {
 
-cudaStream_t stream_of(const Tensor& t) { return cuda::current_stream(t.device().index); }
+using detail::by_dtype;
+using detail::check_float;
+using detail::check_like;
+using detail::check_shape;
+using detail::stream_of;
 
-void check_float(const Tensor& t, const char* op, const char* name) {
-  check_defined(t, op, name);
-  TILENET_CHECK(t.dtype() == DType::f32 || t.dtype() == DType::f16, DtypeError, op, ": ", name,
-                " must be f32 or f16, got ", dtype_name(t.dtype()));
-}
-
-// a and b: same device, dtype and shape.
-void check_like(const Tensor& a, const Tensor& b, const char* op, const char* name) {
-  check_defined(b, op, name);
-  check_same_device(a, b, op);
-  check_same_dtype(a, b, op);
-  check_same_shape(a, b, op);
-}
 
 void check_rows(const Tensor& x, const char* op) {
   TILENET_CHECK(x.ndim() >= 1 && x.shape().cols() >= 1, ShapeError, op, ": input has shape ", x.shape().str(),
                 ", expected at least 1-D with a non-empty last dimension");
-}
-
-template <typename F>
-void by_dtype(const Tensor& t, F&& f) {
-  if (t.dtype() == DType::f32)
-    f(static_cast<float*>(nullptr));
-  else
-    f(static_cast<half*>(nullptr));
 }
 
 void forward(const Tensor& x, Tensor& y, bool log) {

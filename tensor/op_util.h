@@ -1,0 +1,47 @@
+// Helpers shared by the Tensor-level ops (tensor/*.cpp): the current stream of a tensor's device,
+// dispatch on the floating dtypes, and the argument checks every op repeats. Each check throws
+// the matching error type with a message naming the op and the argument.
+#pragma once
+
+#include <type_traits>
+
+#include "tensor/stream.h"
+#include "tensor/tensor.h"
+
+namespace tilenet::detail {
+
+inline cudaStream_t stream_of(const Tensor& t) { return cuda::current_stream(t.device().index); }
+
+// Calls f(tag) with a typed null pointer of t's element type: float* for f32, half* for f16.
+// Callers check the dtype first (check_float); i32 is rejected here as a last line of defence.
+template <typename F>
+void by_dtype(const Tensor& t, F&& f) {
+  if (t.dtype() == DType::f32)
+    f(static_cast<float*>(nullptr));
+  else if (t.dtype() == DType::f16)
+    f(static_cast<half*>(nullptr));
+  else
+    throw DtypeError(make_message("this op takes f32 or f16 tensors; got ", dtype_name(t.dtype())));
+}
+
+// t is defined and holds f32 or f16.
+inline void check_float(const Tensor& t, const char* op, const char* name) {
+  check_defined(t, op, name);
+  TILENET_CHECK(t.dtype() == DType::f32 || t.dtype() == DType::f16, DtypeError, op, ": ", name,
+                " must be f32 or f16, got ", dtype_name(t.dtype()));
+}
+
+// b is defined and matches a's device, dtype and shape.
+inline void check_like(const Tensor& a, const Tensor& b, const char* op, const char* name) {
+  check_defined(b, op, name);
+  check_same_device(a, b, op);
+  check_same_dtype(a, b, op);
+  check_same_shape(a, b, op);
+}
+
+inline void check_shape(const Tensor& t, const Shape& expected, const char* op, const char* name) {
+  TILENET_CHECK(t.shape() == expected, ShapeError, op, ": ", name, " has shape ", t.shape().str(), ", expected ",
+                expected.str());
+}
+
+}  // namespace tilenet::detail
