@@ -6,9 +6,10 @@
 #include <cuda_fp16.h>
 
 #include <algorithm>
-#include <array>
-#include <atomic>
 #include <cstdint>
+#include <mutex>
+#include <set>
+#include <utility>
 
 #include "kernels/gemm_args.h"
 #include "tensor/error.h"
@@ -195,16 +196,22 @@ __device__ __forceinline__ void mma_16816(float (&d)[4], const unsigned (&a)[4],
 
 namespace tilenet::kernels {
 
-// Raises a kernel's dynamic shared-memory limit once per device when it needs more than 48 KB.
+// Raises a kernel's dynamic shared-memory limit once per (kernel, device) when it needs more than
+// 48 KB. The memo is keyed by the kernel's address: K is only the kernel's function type, which
+// every configuration and transpose of one algorithm shares (and mma_sync shares with warp_tiled),
+// so a flag per K would skip the attribute for all but the first kernel launched.
 template <typename K>
 void ensure_smem_limit(K* kernel, int bytes) {
   if (bytes <= 48 * 1024) return;
-  static std::array<std::atomic<bool>, 64> done{};
   int dev = 0;
   TILENET_CUDA_CHECK(cudaGetDevice(&dev));
-  if (dev >= 0 && dev < 64 && done[dev].load(std::memory_order_acquire)) return;
+  static std::mutex mu;
+  static std::set<std::pair<const void*, int>> done;
+  const std::pair<const void*, int> key{reinterpret_cast<const void*>(kernel), dev};
+  std::lock_guard<std::mutex> lock(mu);
+  if (done.count(key) != 0) return;
   TILENET_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes));
-  if (dev >= 0 && dev < 64) done[dev].store(true, std::memory_order_release);
+  done.insert(key);
 }
 
 // Launches `launch(args, batches)` over chunks of at most kMaxGridZ batches.
