@@ -1,5 +1,6 @@
 // wgmma.mma_async wrappers (sm_90a): fp16 x fp16 -> fp32, A and B from shared-memory descriptors,
 // scale-d true (accumulate into d; zero d first), transposes as immediates (0: K-major, 1: MN-major).
+// TA/TB here are those immediates, not GemmArgs::ta/tb: a row-major k x n B (tb false) is MN-major.
 // The operand lists are long and regular; they were written out by a short script, not by hand.
 #pragma once
 

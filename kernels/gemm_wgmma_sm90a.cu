@@ -172,10 +172,13 @@ __global__ void __launch_bounds__(C::kThreads, 1)
         const std::uint64_t da = !TA ? make_desc(sa + cw * 8192 + ks * 32, 16, 1024)
                                      : make_desc(sa + cw * 8192 + ks * 2048, 8192, 1024);
         const std::uint64_t db = TB ? make_desc(sb + ks * 32, 16, 1024) : make_desc(sb + ks * 2048, 8192, 1024);
+        // wgmma's transpose bits say MN-major (1) or K-major (0). A is K-major when not transposed;
+        // B is the other way round: B stored n x k (trans_b) is K-major, B stored k x n is MN-major.
+        constexpr int kMnMajorA = TA, kMnMajorB = TB ? 0 : 1;
         if constexpr (C::BN == 256)
-          wgmma_m64n256k16<TA, TB>(acc, da, db);
+          wgmma_m64n256k16<kMnMajorA, kMnMajorB>(acc, da, db);
         else
-          wgmma_m64n128k16<TA, TB>(acc, da, db);
+          wgmma_m64n128k16<kMnMajorA, kMnMajorB>(acc, da, db);
       }
       wgmma_commit();
       wgmma_wait<1>();
