@@ -7,12 +7,14 @@
 
 #include <algorithm>
 #include <array>
+#include <iostream>
 #include <mutex>
 #include <string>
 
 #include "kernels/gemm_args.h"
 #include "kernels/gemm_device.cuh"
 #include "kernels/gemm_internal.h"
+#include "kernels/gemm_wgmma_gate.h"
 #include "kernels/launch.h"
 #include "tensor/error.h"
 
@@ -82,9 +84,31 @@ bool wgmma_usable(const GemmArgs& g, int batch) {
   return sm90a_kernels_available() && device_cc() == 90 && wgmma_supports(g, batch);
 }
 
-GemmAlgo resolve_auto(const GemmArgs& g, int batch, bool half_in) {
+// Whether Auto may use wgmma on the current device: the once-per-device self-check (see
+// kernels/gemm_wgmma_gate.h) on small integers, every transpose and both tile configurations, f32
+// and f16 output. Shape: two M tiles (both consumer warpgroups, a ragged second tile), N past 192
+// so the 256-wide tile reads all four 64-wide B atoms, K ragged and past 6 x 64 so the stage ring of
+// either configuration wraps. About 11 M multiply-adds of CPU reference and 16 small launches.
+bool wgmma_allowed_for_auto(cudaStream_t stream) {
+  int dev = 0;
+  TILENET_CUDA_CHECK(cudaGetDevice(&dev));
+  WgmmaAutoGate& gate = wgmma_auto_gate();
+  if (const auto v = gate.verdict(dev)) return *v;
+  // The check allocates, copies and synchronises: never inside a stream capture. Until a call
+  // outside a capture has decided, the portable path is used (and nothing is remembered).
+  cudaStreamCaptureStatus capture = cudaStreamCaptureStatusNone;
+  if (cudaStreamIsCapturing(stream, &capture) != cudaSuccess) {
+    (void)cudaGetLastError();
+    return false;
+  }
+  if (capture != cudaStreamCaptureStatusNone) return false;
+  return gate.allowed(dev, [] { return wgmma_self_check(136, 200, 392); }, std::cerr);
+}
+
+GemmAlgo resolve_auto(const GemmArgs& g, int batch, bool half_in, cudaStream_t stream) {
   if (!half_in) return GemmAlgo::WarpTiled;
-  if (wgmma_usable(g, batch) && tiles(g, 128, 128) >= sm_count() / 2) return GemmAlgo::Wgmma;
+  if (wgmma_usable(g, batch) && tiles(g, 128, 128) >= sm_count() / 2 && wgmma_allowed_for_auto(stream))
+    return GemmAlgo::Wgmma;
   return device_cc() >= 80 ? GemmAlgo::MmaSync : GemmAlgo::Wmma;
 }
 
@@ -106,7 +130,7 @@ int config_count(GemmAlgo algo) {
 
 void run(const GemmParams& p, GemmArgs g, bool half_in, cudaStream_t stream, GemmAlgo algo, int cfg) {
   const char* op = "gemm";
-  TILENET_CHECK(cfg >= -1 && cfg < config_count(algo == GemmAlgo::Auto ? resolve_auto(g, p.batch, half_in) : algo),
+  TILENET_CHECK(cfg >= -1 && cfg < config_count(algo == GemmAlgo::Auto ? resolve_auto(g, p.batch, half_in, stream) : algo),
                 ValueError, op, ": algorithm ", gemm_algo_name(algo), " has no configuration ", cfg);
   const bool fp32_only = algo == GemmAlgo::RegisterBlocked || algo == GemmAlgo::WarpTiled;
   const bool fp16_only = algo == GemmAlgo::Wmma || algo == GemmAlgo::MmaSync || algo == GemmAlgo::Wgmma;
@@ -128,7 +152,7 @@ void run(const GemmParams& p, GemmArgs g, bool half_in, cudaStream_t stream, Gem
   }
   if (g.k == 0) algo = GemmAlgo::Naive;  // epilogue only: C = beta * C + bias
   if (algo == GemmAlgo::Auto) {
-    algo = resolve_auto(g, p.batch, half_in);
+    algo = resolve_auto(g, p.batch, half_in, stream);
     if (cfg >= config_count(algo)) cfg = -1;
   }
   TILENET_CHECK(ceil_div(g.n, 16) <= 65535 || (algo != GemmAlgo::Naive && algo != GemmAlgo::SmemTiled &&
@@ -244,7 +268,7 @@ GemmAlgo gemm_auto_choice(const GemmParams& in, bool half_in) {
                              : make_args(p, reinterpret_cast<const float*>(256), reinterpret_cast<const float*>(256),
                                          reinterpret_cast<float*>(256));
   if (p.k == 0) return GemmAlgo::Naive;
-  return resolve_auto(g, p.batch, half_in);
+  return resolve_auto(g, p.batch, half_in, nullptr);
 }
 
 std::vector<GemmConfigInfo> gemm_configs() {
@@ -277,7 +301,6 @@ int wgmma_configs(const GemmTileInfo** out) {
   *out = nullptr;
   return 0;
 }
-std::string wgmma_self_check(int, int, int) { throw DeviceError("wgmma_self_check: this build has no sm_90a kernels"); }
 #endif
 
 }  // namespace tilenet::kernels

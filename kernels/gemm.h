@@ -28,7 +28,8 @@ enum class GemmAlgo {
   WarpTiled,        // warp tiling, double-buffered cp.async pipeline (fp32)
   Wmma,             // fp16 Tensor Cores through WMMA, multi-stage cp.async pipeline
   MmaSync,          // fp16 Tensor Cores through mma.sync + ldmatrix, padded shared memory
-  Wgmma,            // Hopper (sm_90a): wgmma fed by TMA, fp16
+  Wgmma,            // Hopper (sm_90a): wgmma fed by TMA, fp16. Auto takes it only after a
+                    // once-per-device self-check passed (else mma_sync, with one stderr warning)
 };
 const char* gemm_algo_name(GemmAlgo algo);
 // Every algorithm that takes the given input dtype (f16 when `half_inputs`), for tests/benches.

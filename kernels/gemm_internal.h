@@ -37,12 +37,14 @@ void gemm_with_config(const GemmParams& p, const half* a, const half* b, half* c
                       GemmAlgo algo, int cfg);
 
 // The algorithm Auto would run for these parameters on the current device (for logs/benches).
+// Where that would be wgmma, this may run the once-per-device wgmma self-check first.
 GemmAlgo gemm_auto_choice(const GemmParams& p, bool half_inputs);
 
-// Hopper self-check: one wgmma tile (M=N=128 or the kernel's tile, K=64*kblocks) computed on the
-// device and compared with the CPU on small integers. Returns "" when it matches, else a message
-// with the first mismatching (i, j), the value got and the value expected. Throws DeviceError when
-// the wgmma path is not available.
+// Hopper self-check: an m x n x k problem (packed; m, n, k multiples of 8) on small integers for
+// every transpose and wgmma tile configuration, fp32 and fp16 output, computed on the device and
+// compared exactly with the CPU. Returns "" when everything matches, else one line per failing
+// case with the first mismatching (i, j), the value got and the value expected. Synchronises the
+// device. Throws DeviceError when the wgmma path is not available.
 std::string wgmma_self_check(int m, int n, int k);
 
 }  // namespace tilenet::kernels

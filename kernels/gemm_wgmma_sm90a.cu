@@ -18,18 +18,13 @@
 //   0  128x256x64, 4 stages, 2 consumer warpgroups of 64x256 (128 accumulators per thread), 194 KB
 //   1  128x128x64, 6 stages, 2 consumer warpgroups of 64x128, 194 KB
 // Measured: not yet run on a GPU; wgmma_self_check() / GemmGpu.WgmmaSelfCheck name the first
-// wrong element of each transpose if a descriptor or fragment layout is off. SASS mix (HGMMA,
+// wrong element of each transpose if a descriptor or fragment layout is off, and GemmAlgo::Auto
+// takes this path only once that check has passed on the device (kernels/gemm_wgmma_gate.h). SASS mix (HGMMA,
 // UTMALDG, no LDL/STL): from bench/gemm_sass_summary.py.
 #include <cuda.h>  // CUtensorMap and its enums only (no libcuda link)
 #include <cuda_fp16.h>
 
-#include <cstdio>
-#include <cstring>
-#include <mutex>
-#include <random>
-#include <sstream>
 #include <string>
-#include <vector>
 
 #include "kernels/gemm_device.cuh"
 #include "kernels/gemm_internal.h"
@@ -291,70 +286,6 @@ void launch_gemm_wgmma(const GemmArgs& g, int batch, int cfg, cudaStream_t strea
     case 1: launch_cfg<Cfg1>(g, batch, stream); break;
     default: throw ValueError(detail::make_message("gemm (wgmma): no configuration ", cfg));
   }
-}
-
-// One problem per transpose combination and configuration on small integers (exact in fp32):
-// reports the first mismatching element of each failing case.
-std::string wgmma_self_check(int m, int n, int k) {
-  TILENET_CHECK(sm90a_kernels_available(), DeviceError, "wgmma_self_check: no sm_90a device");
-  TILENET_CHECK(m > 0 && n > 0 && k > 0, ValueError, "wgmma_self_check: sizes must be positive");
-  std::ostringstream report;
-  std::mt19937 gen(1234);
-  std::uniform_int_distribution<int> dist(-3, 3);
-  std::vector<float> af(static_cast<std::size_t>(m) * k), bf(static_cast<std::size_t>(k) * n);
-  for (auto& v : af) v = static_cast<float>(dist(gen));
-  for (auto& v : bf) v = static_cast<float>(dist(gen));
-  std::vector<float> ref(static_cast<std::size_t>(m) * n, 0.0f);
-  for (int i = 0; i < m; ++i)
-    for (int q = 0; q < k; ++q)
-      for (int j = 0; j < n; ++j) ref[static_cast<std::size_t>(i) * n + j] += af[i * static_cast<std::size_t>(k) + q] * bf[q * static_cast<std::size_t>(n) + j];
-  __half *da = nullptr, *db = nullptr;
-  float* dc = nullptr;
-  TILENET_CUDA_CHECK(cudaMalloc(&da, af.size() * 2));
-  TILENET_CUDA_CHECK(cudaMalloc(&db, bf.size() * 2));
-  TILENET_CUDA_CHECK(cudaMalloc(&dc, ref.size() * 4));
-  std::vector<float> got(ref.size());
-  for (int cfg = 0; cfg < 2; ++cfg)
-    for (int t = 0; t < 4; ++t) {
-      const bool ta = t & 1, tb = t & 2;
-      // Host operands in the stored layout of this transpose.
-      std::vector<__half> ha(af.size()), hb(bf.size());
-      for (int i = 0; i < m; ++i)
-        for (int q = 0; q < k; ++q)
-          ha[ta ? static_cast<std::size_t>(q) * m + i : static_cast<std::size_t>(i) * k + q] = __float2half(af[static_cast<std::size_t>(i) * k + q]);
-      for (int q = 0; q < k; ++q)
-        for (int j = 0; j < n; ++j)
-          hb[tb ? static_cast<std::size_t>(j) * k + q : static_cast<std::size_t>(q) * n + j] = __float2half(bf[static_cast<std::size_t>(q) * n + j]);
-      TILENET_CUDA_CHECK(cudaMemcpy(da, ha.data(), ha.size() * 2, cudaMemcpyHostToDevice));
-      TILENET_CUDA_CHECK(cudaMemcpy(db, hb.data(), hb.size() * 2, cudaMemcpyHostToDevice));
-      TILENET_CUDA_CHECK(cudaMemset(dc, 0xff, ref.size() * 4));  // NaN
-      GemmArgs g;
-      g.a = da, g.b = db, g.c = dc;
-      g.m = m, g.n = n, g.k = k;
-      g.ta = ta, g.tb = tb;
-      g.lda = ta ? m : k, g.ldb = tb ? k : n, g.ldc = n;
-      g.a_vec = g.b_vec = true;
-      g.c_vec = n % 2 == 0 ? 2 : 1;
-      if (!wgmma_supports(g, 1)) {
-        report << "cfg " << cfg << " ta=" << ta << " tb=" << tb << ": unsupported leading dimensions\n";
-        continue;
-      }
-      launch_gemm_wgmma(g, 1, cfg, nullptr);
-      TILENET_CUDA_CHECK(cudaDeviceSynchronize());
-      TILENET_CUDA_CHECK(cudaMemcpy(got.data(), dc, got.size() * 4, cudaMemcpyDeviceToHost));
-      int bad = 0;
-      for (std::size_t e = 0; e < got.size(); ++e) {
-        if (got[e] == ref[e]) continue;
-        if (bad++ == 0)
-          report << "cfg " << kConfigs[cfg].name << " ta=" << ta << " tb=" << tb << ": first mismatch at (" << e / n
-                 << ", " << e % n << "): got " << got[e] << ", expected " << ref[e];
-      }
-      if (bad) report << " (" << bad << " of " << got.size() << " wrong)\n";
-    }
-  cudaFree(da);
-  cudaFree(db);
-  cudaFree(dc);
-  return report.str();
 }
 
 }  // namespace tilenet::kernels

@@ -1,0 +1,43 @@
+#include "kernels/gemm_wgmma_gate.h"
+
+#include <exception>
+
+namespace tilenet::kernels {
+
+std::optional<bool> WgmmaAutoGate::verdict(int device) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  const auto it = verdicts_.find(device);
+  if (it == verdicts_.end()) return std::nullopt;
+  return it->second;
+}
+
+bool WgmmaAutoGate::allowed(int device, const Check& check, std::ostream& warn) {
+  // The lock is held while the check runs: a second caller for the same device must wait for the
+  // verdict rather than run the check again (or choose wgmma before it is known to be right).
+  std::lock_guard<std::mutex> lock(mu_);
+  const auto it = verdicts_.find(device);
+  if (it != verdicts_.end()) return it->second;
+  std::string failure;
+  try {
+    failure = check();
+  } catch (const std::exception& e) {
+    failure = std::string("the check threw: ") + e.what();
+  } catch (...) {
+    failure = "the check threw an unknown exception";
+  }
+  const bool ok = failure.empty();
+  if (!ok) {
+    const std::string first = failure.substr(0, failure.find('\n'));
+    warn << "tilenet: gemm: wgmma self-check failed on CUDA device " << device << " (" << first
+         << "); GemmAlgo::Auto uses mma_sync instead of wgmma on this device" << std::endl;
+  }
+  verdicts_[device] = ok;
+  return ok;
+}
+
+WgmmaAutoGate& wgmma_auto_gate() {
+  static WgmmaAutoGate gate;
+  return gate;
+}
+
+}  // namespace tilenet::kernels

@@ -1,0 +1,39 @@
+// The safety net in front of GemmAlgo::Auto's use of the Hopper wgmma kernels (which went in
+// without ever running on a GPU): the first time Auto would pick wgmma on a device, a self-check
+// runs; if it fails, Auto stops choosing wgmma on that device and says so once on stderr. An
+// explicit GemmAlgo::Wgmma request still runs the kernel, so the tests see its bugs.
+// Pure host code: the check is passed in, so the gating logic is testable without a GPU.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <ostream>
+#include <string>
+
+namespace tilenet::kernels {
+
+class WgmmaAutoGate {
+ public:
+  // Returns "" when the wgmma kernels match the reference, else a description of the failing
+  // case(s), first one first. May throw (a throw counts as a failure).
+  using Check = std::function<std::string()>;
+
+  // The verdict already reached for `device`, if any.
+  std::optional<bool> verdict(int device) const;
+
+  // Whether Auto may use wgmma on `device`. The first call for a device runs `check` (concurrent
+  // callers wait for it, so it runs once) and keeps the verdict; a failure writes one line to
+  // `warn` naming the device and the first failing case.
+  bool allowed(int device, const Check& check, std::ostream& warn);
+
+ private:
+  mutable std::mutex mu_;
+  std::map<int, bool> verdicts_;
+};
+
+// The process-wide gate the CUDA dispatcher (kernels/gemm.cu) consults.
+WgmmaAutoGate& wgmma_auto_gate();
+
+}  // namespace tilenet::kernels

@@ -1,0 +1,117 @@
+// wgmma_self_check (kernels/gemm_internal.h): the Hopper wgmma kernels (gemm_wgmma_sm90a.cu) on
+// small integers, where fp32 accumulation is exact, against a CPU product: every transpose and
+// tile configuration, fp32 and fp16 output (the fp16 result must be the rounded exact value).
+// Used by GemmGpu.WgmmaSelfCheck and by the gate in front of GemmAlgo::Auto
+// (kernels/gemm_wgmma_gate.h). Host code only.
+#include <cuda_runtime_api.h>
+
+#include <cstddef>
+#include <random>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "kernels/gemm_args.h"
+#include "kernels/gemm_internal.h"
+#include "kernels/launch.h"
+#include "tensor/error.h"
+#include "tensor/half.h"
+
+namespace tilenet::kernels {
+namespace {
+
+// A device allocation freed on every path: the check may throw half way through.
+struct DeviceBuffer {
+  void* p = nullptr;
+  explicit DeviceBuffer(std::size_t bytes) { TILENET_CUDA_CHECK(cudaMalloc(&p, bytes)); }
+  ~DeviceBuffer() { cudaFree(p); }
+  DeviceBuffer(const DeviceBuffer&) = delete;
+  DeviceBuffer& operator=(const DeviceBuffer&) = delete;
+};
+
+// Appends "<name>: first mismatch at (i, j): got x, expected y (bad of total wrong)" when they differ.
+void compare(const std::vector<float>& got, const std::vector<float>& want, int n, const std::string& name,
+             std::ostringstream& report) {
+  std::size_t bad = 0;
+  for (std::size_t e = 0; e < got.size(); ++e) {
+    if (got[e] == want[e]) continue;
+    if (bad++ == 0)
+      report << name << ": first mismatch at (" << e / n << ", " << e % n << "): got " << got[e] << ", expected "
+             << want[e];
+  }
+  if (bad) report << " (" << bad << " of " << got.size() << " wrong)\n";
+}
+
+}  // namespace
+
+std::string wgmma_self_check(int m, int n, int k) {
+  TILENET_CHECK(sm90a_kernels_available(), DeviceError, "wgmma_self_check: no sm_90a device / build");
+  TILENET_CHECK(m > 0 && n > 0 && k > 0, ValueError, "wgmma_self_check: sizes must be positive (m=", m, " n=", n,
+                " k=", k, ")");
+  const std::size_t mk = static_cast<std::size_t>(m) * k, kn = static_cast<std::size_t>(k) * n,
+                    mn = static_cast<std::size_t>(m) * n;
+  std::mt19937 gen(1234);
+  std::uniform_int_distribution<int> dist(-3, 3);
+  std::vector<float> af(mk), bf(kn), ref(mn, 0.0f), want16(mn);
+  for (auto& v : af) v = static_cast<float>(dist(gen));
+  for (auto& v : bf) v = static_cast<float>(dist(gen));
+  for (int i = 0; i < m; ++i)
+    for (int q = 0; q < k; ++q) {
+      const float a = af[static_cast<std::size_t>(i) * k + q];
+      const float* brow = bf.data() + static_cast<std::size_t>(q) * n;
+      float* crow = ref.data() + static_cast<std::size_t>(i) * n;
+      for (int j = 0; j < n; ++j) crow[j] += a * brow[j];
+    }
+  for (std::size_t e = 0; e < mn; ++e) want16[e] = half_to_float(float_to_half(ref[e]));
+
+  DeviceBuffer da(mk * 2), db(kn * 2), dc(mn * 4), dc16(mn * 2);
+  std::vector<half> ha(mk), hb(kn), got16(mn);
+  std::vector<float> got(mn);
+  std::ostringstream report;
+  const GemmTileInfo* cfgs = nullptr;
+  const int n_cfgs = wgmma_configs(&cfgs);
+  for (int t = 0; t < 4; ++t) {
+    const bool ta = t & 1, tb = t & 2;
+    // Host operands in the stored layout of this transpose.
+    for (int i = 0; i < m; ++i)
+      for (int q = 0; q < k; ++q)
+        ha[ta ? static_cast<std::size_t>(q) * m + i : static_cast<std::size_t>(i) * k + q] =
+            float_to_half(af[static_cast<std::size_t>(i) * k + q]);
+    for (int q = 0; q < k; ++q)
+      for (int j = 0; j < n; ++j)
+        hb[tb ? static_cast<std::size_t>(j) * k + q : static_cast<std::size_t>(q) * n + j] =
+            float_to_half(bf[static_cast<std::size_t>(q) * n + j]);
+    TILENET_CUDA_CHECK(cudaMemcpy(da.p, ha.data(), mk * 2, cudaMemcpyHostToDevice));
+    TILENET_CUDA_CHECK(cudaMemcpy(db.p, hb.data(), kn * 2, cudaMemcpyHostToDevice));
+    for (int cfg = 0; cfg < n_cfgs; ++cfg)
+      for (const bool half_out : {false, true}) {
+        const std::string name = std::string("cfg ") + cfgs[cfg].name + " ta=" + (ta ? "1" : "0") +
+                                 " tb=" + (tb ? "1" : "0") + (half_out ? " f16 out" : " f32 out") + " " +
+                                 std::to_string(m) + "x" + std::to_string(n) + "x" + std::to_string(k);
+        GemmArgs g;
+        g.a = da.p, g.b = db.p, g.c = half_out ? dc16.p : dc.p;
+        g.m = m, g.n = n, g.k = k;
+        g.ta = ta, g.tb = tb, g.c_half = half_out;
+        g.lda = ta ? m : k, g.ldb = tb ? k : n, g.ldc = n;
+        g.a_vec = g.b_vec = true;
+        g.c_vec = n % 2 == 0 ? 2 : 1;  // cudaMalloc'd C: 256-byte aligned
+        if (!wgmma_supports(g, 1)) {
+          report << name << ": leading dimensions the tensor maps cannot take (use multiples of 8)\n";
+          continue;
+        }
+        TILENET_CUDA_CHECK(cudaMemset(g.c, 0xff, mn * (half_out ? 2 : 4)));  // NaN
+        launch_gemm_wgmma(g, 1, cfg, nullptr);
+        TILENET_CUDA_CHECK(cudaDeviceSynchronize());
+        if (half_out) {
+          TILENET_CUDA_CHECK(cudaMemcpy(got16.data(), dc16.p, mn * 2, cudaMemcpyDeviceToHost));
+          for (std::size_t e = 0; e < mn; ++e) got[e] = half_to_float(got16[e]);
+        } else {
+          TILENET_CUDA_CHECK(cudaMemcpy(got.data(), dc.p, mn * 4, cudaMemcpyDeviceToHost));
+        }
+        compare(got, half_out ? want16 : ref, n, name, report);
+      }
+  }
+  return report.str();
+}
+
+}  // namespace tilenet::kernels

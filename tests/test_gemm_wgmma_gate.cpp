@@ -1,0 +1,101 @@
+// The gate in front of GemmAlgo::Auto's use of wgmma (kernels/gemm_wgmma_gate.h), with stand-in
+// checks: once per device, the verdict kept, a failure (or a throw) disabling wgmma with exactly
+// one warning line that names the device and the first failing case, concurrent first callers
+// running the check once. Pure host logic: no GPU needed.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "kernels/gemm_wgmma_gate.h"
+
+using tilenet::kernels::WgmmaAutoGate;
+
+namespace {
+
+int lines(const std::string& s) {
+  int n = 0;
+  for (char c : s) n += c == '\n';
+  return n;
+}
+
+}  // namespace
+
+TEST(GemmWgmmaGate, PassingCheckRunsOncePerDeviceAndAllows) {
+  WgmmaAutoGate gate;
+  std::ostringstream warn;
+  int runs = 0;
+  const auto check = [&] {
+    ++runs;
+    return std::string();
+  };
+  EXPECT_FALSE(gate.verdict(0).has_value());
+  EXPECT_TRUE(gate.allowed(0, check, warn));
+  EXPECT_TRUE(gate.allowed(0, check, warn));
+  EXPECT_EQ(runs, 1);
+  EXPECT_EQ(gate.verdict(0), std::optional<bool>(true));
+  EXPECT_FALSE(gate.verdict(1).has_value());  // devices are independent
+  EXPECT_TRUE(gate.allowed(1, check, warn));
+  EXPECT_EQ(runs, 2);
+  EXPECT_EQ(warn.str(), "");
+}
+
+TEST(GemmWgmmaGate, FailingCheckDisablesWithOneWarningLine) {
+  WgmmaAutoGate gate;
+  std::ostringstream warn;
+  int runs = 0;
+  const auto check = [&] {
+    ++runs;
+    return std::string("cfg 128x256x64_s4 ta=0 tb=0 f32 out: first mismatch at (0, 1): got 3, expected 4\n"
+                       "cfg 128x128x64_s6 ta=1 tb=0 f16 out: first mismatch at (2, 0): got 0, expected 1\n");
+  };
+  EXPECT_FALSE(gate.allowed(3, check, warn));
+  EXPECT_FALSE(gate.allowed(3, check, warn));
+  EXPECT_EQ(runs, 1);
+  EXPECT_EQ(gate.verdict(3), std::optional<bool>(false));
+  const std::string w = warn.str();
+  EXPECT_EQ(lines(w), 1) << w;
+  EXPECT_NE(w.find("device 3"), std::string::npos) << w;
+  EXPECT_NE(w.find("cfg 128x256x64_s4 ta=0 tb=0 f32 out: first mismatch at (0, 1)"), std::string::npos) << w;
+  EXPECT_EQ(w.find("128x128x64_s6"), std::string::npos) << w;  // only the first case
+  EXPECT_NE(w.find("mma_sync"), std::string::npos) << w;
+  // Another device still gets its own check.
+  EXPECT_TRUE(gate.allowed(4, [] { return std::string(); }, warn));
+}
+
+TEST(GemmWgmmaGate, ThrowingCheckCountsAsFailure) {
+  WgmmaAutoGate gate;
+  std::ostringstream warn;
+  EXPECT_FALSE(gate.allowed(0, []() -> std::string { throw std::runtime_error("illegal instruction"); }, warn));
+  EXPECT_EQ(gate.verdict(0), std::optional<bool>(false));
+  EXPECT_EQ(lines(warn.str()), 1);
+  EXPECT_NE(warn.str().find("illegal instruction"), std::string::npos) << warn.str();
+}
+
+TEST(GemmWgmmaGate, ConcurrentFirstCallersRunTheCheckOnce) {
+  WgmmaAutoGate gate;
+  std::ostringstream warn;
+  std::atomic<int> runs{0}, allowed{0};
+  std::atomic<bool> go{false};
+  const auto check = [&] {
+    ++runs;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));  // others arrive while it runs
+    return std::string("cfg x: first mismatch");
+  };
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 8; ++i)
+    threads.emplace_back([&] {
+      while (!go.load()) std::this_thread::yield();
+      if (gate.allowed(0, check, warn)) ++allowed;
+    });
+  go = true;
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(runs.load(), 1);
+  EXPECT_EQ(allowed.load(), 0);  // nobody chose wgmma before (or despite) the verdict
+  EXPECT_EQ(lines(warn.str()), 1);
+}
