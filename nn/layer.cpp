@@ -46,6 +46,16 @@ bool GradArena::owns(const Tensor& t) const {
                          (buf_[1].defined() && t.shares_storage_with(buf_[1])));
 }
 
+Tensor GradArena::workspace(std::size_t bytes, Device device) {
+  if (bytes == 0 || !device.is_cuda()) return Tensor();
+  const auto words = static_cast<std::int64_t>((bytes + 3) / 4);
+  if (!ws_.defined() || ws_.device() != device || ws_.numel() < words) {
+    ws_ = Tensor::empty({words}, DType::f32, device);
+    ++generation_;
+  }
+  return ws_;
+}
+
 std::size_t GradArena::capacity_bytes() const {
   std::size_t n = 0;
   for (const Tensor& b : buf_) n += b.defined() ? b.nbytes() : 0;

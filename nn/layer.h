@@ -60,11 +60,17 @@ class GradArena {
   void reserve(std::int64_t elems, DType dtype, Device device);
   bool owns(const Tensor& t) const;
   std::size_t capacity_bytes() const;
+  // Device scratch of at least `bytes` for kernels that need workspace (convolution, batch norm),
+  // shared by the model's layers (their launches are ordered on one stream) and grown when too
+  // small, so warm steps allocate nothing. Undefined for 0 bytes or a CPU device. Valid until the
+  // next call: fetch it again for every op.
+  Tensor workspace(std::size_t bytes, Device device);
   // Bumped whenever a buffer is (re)allocated: a captured CUDA graph holding old pointers is stale.
   std::uint64_t generation() const { return generation_; }
 
  private:
   Tensor buf_[2];  // flat 1-D buffers
+  Tensor ws_;      // workspace (f32 words)
   std::uint64_t generation_ = 0;
 };
 
@@ -141,6 +147,8 @@ class Layer {
   Tensor buffer(int slot, std::int64_t batch, const Shape& per_sample, DType dtype, Device device);
   // A gradient scratch view from the arena that does not alias `avoid`.
   Tensor grad_scratch(const Tensor& avoid, const Shape& shape, DType dtype);
+  // The model's shared kernel workspace (GradArena::workspace): fetch it right before each op.
+  Tensor workspace(std::size_t bytes, Device device) { return arena_->workspace(bytes, device); }
   // True when `t` is arena scratch this layer may overwrite (e.g. an in-place ReLU backward).
   bool is_scratch(const Tensor& t) const;
   std::uint64_t run_seed() const { return run_ ? run_->seed : 0; }

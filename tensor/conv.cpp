@@ -1,10 +1,12 @@
-// Convolution on Tensors: argument checks naming the op, then cuda -> kernels/conv2d.cu (workspace
-// from the caching allocator), cpu -> kernels/conv2d_cpu.cpp.
+// Convolution on Tensors: argument checks naming the op, then cuda -> kernels/conv2d.cu (workspace:
+// the caller's, or from the caching allocator), cpu -> kernels/conv2d_cpu.cpp.
 #include "tensor/conv.h"
 
+#include <algorithm>
 #include <climits>
 
 #include "kernels/conv2d.h"
+#include "kernels/launch.h"
 #include "tensor/memory.h"
 #include "tensor/op_util.h"
 
@@ -55,11 +57,27 @@ Conv2dShape conv_shape(const Shape& x, const Shape& w, const Conv2dOptions& opt,
 
 Shape out_shape(const Conv2dShape& sh) { return Shape{sh.n, sh.p(), sh.q(), sh.k}; }
 
-// Device workspace for a CUDA pass, from the caching allocator (empty when none is needed).
-DeviceBuffer workspace(const Conv2dShape& sh, Conv2dPass pass, const Tensor& like) {
-  const std::size_t bytes = kernels::conv2d_workspace_bytes(sh, pass, like.dtype() == DType::f16);
-  if (bytes == 0) return DeviceBuffer();
-  return DeviceBuffer(bytes, like.device().index, stream_of(like));
+// Device workspace for a CUDA pass: the caller's `given` when it is large enough and aligned, else a
+// block from the caching allocator (none when the pass needs none).
+struct Workspace {
+  DeviceBuffer owned;
+  void* ptr = nullptr;
+  std::size_t bytes = 0;
+};
+Workspace workspace(const Conv2dShape& sh, Conv2dPass pass, const Tensor& like, const Tensor& given) {
+  Workspace ws;
+  const std::size_t need = kernels::conv2d_workspace_bytes(sh, pass, like.dtype() == DType::f16);
+  if (need == 0) return ws;
+  if (given.defined() && given.device() == like.device() && given.nbytes() >= need &&
+      kernels::is_aligned(given.raw_data(), 256)) {
+    ws.ptr = given.raw_data();
+    ws.bytes = given.nbytes();
+    return ws;
+  }
+  ws.owned = DeviceBuffer(need, like.device().index, stream_of(like));
+  ws.ptr = ws.owned.data();
+  ws.bytes = need;
+  return ws;
 }
 
 }  // namespace
@@ -68,8 +86,16 @@ Shape conv2d_output_shape(const Shape& x, const Shape& w, const Conv2dOptions& o
   return out_shape(conv_shape(x, w, opt, "conv2d"));
 }
 
+std::size_t conv2d_workspace_size(const Shape& x, const Shape& w, const Conv2dOptions& opt, DType dtype) {
+  const Conv2dShape sh = conv_shape(x, w, opt, "conv2d_workspace_size");
+  std::size_t bytes = 0;
+  for (Conv2dPass pass : {Conv2dPass::forward, Conv2dPass::backward_data, Conv2dPass::backward_filter})
+    bytes = std::max(bytes, kernels::conv2d_workspace_bytes(sh, pass, dtype == DType::f16));
+  return bytes;
+}
+
 void conv2d_forward_into(const Tensor& x, const Tensor& w, const Tensor& bias, Tensor& out,
-                         const Conv2dOptions& opt, kernels::Activation act) {
+                         const Conv2dOptions& opt, kernels::Activation act, const Tensor& workspace_given) {
   const char* op = "conv2d_forward";
   check_float(x, op, "x");
   check_defined(w, op, "w");
@@ -89,12 +115,12 @@ void conv2d_forward_into(const Tensor& x, const Tensor& w, const Tensor& bias, T
     b = bias.data<float>();
   }
   if (x.is_cuda()) {
-    DeviceBuffer ws = workspace(sh, Conv2dPass::forward, x);
+    const Workspace ws = workspace(sh, Conv2dPass::forward, x, workspace_given);
     if (x.dtype() == DType::f32)
-      kernels::conv2d_forward(sh, x.data<float>(), w.data<float>(), b, out.data<float>(), act, ws.data(), ws.size(),
+      kernels::conv2d_forward(sh, x.data<float>(), w.data<float>(), b, out.data<float>(), act, ws.ptr, ws.bytes,
                               stream_of(x));
     else
-      kernels::conv2d_forward(sh, x.data<half>(), w.data<half>(), b, out.data<half>(), act, ws.data(), ws.size(),
+      kernels::conv2d_forward(sh, x.data<half>(), w.data<half>(), b, out.data<half>(), act, ws.ptr, ws.bytes,
                               stream_of(x));
   } else if (x.dtype() == DType::f32) {
     kernels::conv2d_forward_cpu(sh, x.data<float>(), w.data<float>(), b, out.data<float>(), act);
@@ -112,7 +138,8 @@ Tensor conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& bias, cons
   return out;
 }
 
-void conv2d_backward_data_into(const Tensor& dy, const Tensor& w, Tensor& dx, const Conv2dOptions& opt) {
+void conv2d_backward_data_into(const Tensor& dy, const Tensor& w, Tensor& dx, const Conv2dOptions& opt,
+                               const Tensor& workspace_given) {
   const char* op = "conv2d_backward_data";
   check_float(dy, op, "dy");
   check_defined(w, op, "w");
@@ -124,12 +151,12 @@ void conv2d_backward_data_into(const Tensor& dy, const Tensor& w, Tensor& dx, co
   const Conv2dShape sh = conv_shape(dx.shape(), w.shape(), opt, op);
   check_shape(dy, out_shape(sh), op, "dy");
   if (dy.is_cuda()) {
-    DeviceBuffer ws = workspace(sh, Conv2dPass::backward_data, dy);
+    const Workspace ws = workspace(sh, Conv2dPass::backward_data, dy, workspace_given);
     if (dy.dtype() == DType::f32)
-      kernels::conv2d_backward_data(sh, dy.data<float>(), w.data<float>(), dx.data<float>(), ws.data(), ws.size(),
+      kernels::conv2d_backward_data(sh, dy.data<float>(), w.data<float>(), dx.data<float>(), ws.ptr, ws.bytes,
                                     stream_of(dy));
     else
-      kernels::conv2d_backward_data(sh, dy.data<half>(), w.data<half>(), dx.data<half>(), ws.data(), ws.size(),
+      kernels::conv2d_backward_data(sh, dy.data<half>(), w.data<half>(), dx.data<half>(), ws.ptr, ws.bytes,
                                     stream_of(dy));
   } else if (dy.dtype() == DType::f32) {
     kernels::conv2d_backward_data_cpu(sh, dy.data<float>(), w.data<float>(), dx.data<float>());
@@ -139,7 +166,7 @@ void conv2d_backward_data_into(const Tensor& dy, const Tensor& w, Tensor& dx, co
 }
 
 void conv2d_backward_filter_into(const Tensor& x, const Tensor& dy, Tensor& dw, const Conv2dOptions& opt,
-                                 bool accumulate) {
+                                 bool accumulate, const Tensor& workspace_given) {
   const char* op = "conv2d_backward_filter";
   check_float(x, op, "x");
   check_defined(dy, op, "dy");
@@ -152,16 +179,16 @@ void conv2d_backward_filter_into(const Tensor& x, const Tensor& dy, Tensor& dw, 
   const Conv2dShape sh = conv_shape(x.shape(), dw.shape(), opt, op);
   check_shape(dy, out_shape(sh), op, "dy");
   if (x.is_cuda()) {
-    DeviceBuffer ws = workspace(sh, Conv2dPass::backward_filter, x);
+    const Workspace ws = workspace(sh, Conv2dPass::backward_filter, x, workspace_given);
     if (x.dtype() == DType::f32)
-      kernels::conv2d_backward_filter(sh, x.data<float>(), dy.data<float>(), dw.data<float>(), accumulate, ws.data(),
-                                      ws.size(), stream_of(x));
+      kernels::conv2d_backward_filter(sh, x.data<float>(), dy.data<float>(), dw.data<float>(), accumulate, ws.ptr,
+                                      ws.bytes, stream_of(x));
     else if (dw.dtype() == DType::f32)
-      kernels::conv2d_backward_filter(sh, x.data<half>(), dy.data<half>(), dw.data<float>(), accumulate, ws.data(),
-                                      ws.size(), stream_of(x));
+      kernels::conv2d_backward_filter(sh, x.data<half>(), dy.data<half>(), dw.data<float>(), accumulate, ws.ptr,
+                                      ws.bytes, stream_of(x));
     else
-      kernels::conv2d_backward_filter(sh, x.data<half>(), dy.data<half>(), dw.data<half>(), accumulate, ws.data(),
-                                      ws.size(), stream_of(x));
+      kernels::conv2d_backward_filter(sh, x.data<half>(), dy.data<half>(), dw.data<half>(), accumulate, ws.ptr,
+                                      ws.bytes, stream_of(x));
   } else if (x.dtype() == DType::f32) {
     kernels::conv2d_backward_filter_cpu(sh, x.data<float>(), dy.data<float>(), dw.data<float>(), accumulate);
   } else if (dw.dtype() == DType::f32) {

@@ -18,16 +18,24 @@ struct Conv2dOptions {
 // operands disagree or the output would be empty.
 Shape conv2d_output_shape(const Shape& x, const Shape& w, const Conv2dOptions& opt);
 
+// Device workspace (bytes) the largest of the three CUDA passes needs for input x [N, H, W, C] and
+// filters w [K, R, S, C] in `dtype`. A caller that passes a CUDA tensor of at least that many bytes
+// (256-byte aligned) as `workspace` to the *_into calls below makes them allocate nothing; without
+// one (or with one too small) each CUDA call takes a block from the caching allocator.
+std::size_t conv2d_workspace_size(const Shape& x, const Shape& w, const Conv2dOptions& opt, DType dtype);
+
 // out = act(conv(x, w) + bias). x, w, out: all f32 or all f16; bias: f32 [K] or undefined.
 void conv2d_forward_into(const Tensor& x, const Tensor& w, const Tensor& bias, Tensor& out,
-                         const Conv2dOptions& opt, kernels::Activation act = kernels::Activation::none);
+                         const Conv2dOptions& opt, kernels::Activation act = kernels::Activation::none,
+                         const Tensor& workspace = Tensor());
 Tensor conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2dOptions& opt,
                       kernels::Activation act = kernels::Activation::none);
 // dx [N, H, W, C] = gradient wrt x of sum(dy * conv(x, w)); overwritten. dy, w, dx same dtype.
-void conv2d_backward_data_into(const Tensor& dy, const Tensor& w, Tensor& dx, const Conv2dOptions& opt);
+void conv2d_backward_data_into(const Tensor& dy, const Tensor& w, Tensor& dx, const Conv2dOptions& opt,
+                               const Tensor& workspace = Tensor());
 // dw [K, R, S, C] = gradient wrt w; overwritten, or added to when accumulate. x, dy same dtype;
 // dw f32 (or the same dtype as x).
 void conv2d_backward_filter_into(const Tensor& x, const Tensor& dy, Tensor& dw, const Conv2dOptions& opt,
-                                 bool accumulate = false);
+                                 bool accumulate = false, const Tensor& workspace = Tensor());
 
 }  // namespace tilenet

@@ -6,6 +6,7 @@
 
 #include "kernels/batchnorm.h"
 #include "kernels/dropout.h"
+#include "kernels/launch.h"
 #include "kernels/lrn.h"
 #include "tensor/memory.h"
 #include "tensor/op_util.h"
@@ -41,11 +42,28 @@ void check_eps(float eps, const char* op) {
   TILENET_CHECK(eps > 0.0f && std::isfinite(eps), ValueError, op, ": eps must be positive, got ", eps);
 }
 
+// Device scratch for a CUDA batch-norm reduction: the caller's `given` when it is large enough and
+// aligned, else a block from the caching allocator held by `owned`.
+void* bn_workspace(const Tensor& x, std::int64_t rows, std::int64_t channels, const Tensor& given,
+                   DeviceBuffer& owned) {
+  const std::size_t need = kernels::batchnorm_workspace_bytes(rows, channels);
+  if (given.defined() && given.device() == x.device() && given.nbytes() >= need &&
+      kernels::is_aligned(given.raw_data(), 256))
+    return given.raw_data();
+  owned = DeviceBuffer(need, x.device().index, stream_of(x));
+  return owned.data();
+}
+
 }  // namespace
+
+std::size_t batchnorm_workspace_size(const Tensor& x) {
+  if (!x.defined() || !x.is_cuda() || x.ndim() < 2 || x.numel() == 0) return 0;
+  return kernels::batchnorm_workspace_bytes(x.shape().rows(), x.shape().cols());
+}
 
 void batchnorm_forward_train_into(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tensor& running_mean,
                                   Tensor& running_var, Tensor& y, Tensor& save_mean, Tensor& save_invstd,
-                                  float momentum, float eps) {
+                                  float momentum, float eps, const Tensor& workspace) {
   const char* op = "batchnorm_forward_train";
   check_float(x, op, "x");
   check_like(x, y, op, "y");
@@ -63,11 +81,12 @@ void batchnorm_forward_train_into(const Tensor& x, const Tensor& gamma, const Te
     using T = std::remove_pointer_t<decltype(tag)>;
     if (x.is_cuda()) {
       cudaStream_t s = stream_of(x);
-      DeviceBuffer ws(kernels::batchnorm_workspace_bytes(rows, channels), x.device().index, s);
+      DeviceBuffer owned;
+      void* ws = bn_workspace(x, rows, channels, workspace, owned);
       kernels::batchnorm_forward_train(x.data<T>(), gamma.data<float>(), beta.data<float>(),
                                        running_mean.data<float>(), running_var.data<float>(), y.data<T>(),
                                        save_mean.data<float>(), save_invstd.data<float>(), rows, channels, momentum,
-                                       eps, ws.data(), s);
+                                       eps, ws, s);
     } else {
       kernels::batchnorm_forward_train_ref(x.data<T>(), gamma.data<float>(), beta.data<float>(),
                                            running_mean.data<float>(), running_var.data<float>(), y.data<T>(),
@@ -103,7 +122,8 @@ void batchnorm_forward_infer_into(const Tensor& x, const Tensor& gamma, const Te
 }
 
 void batchnorm_backward_into(const Tensor& dy, const Tensor& x, const Tensor& gamma, const Tensor& save_mean,
-                             const Tensor& save_invstd, Tensor& dx, Tensor& dgamma, Tensor& dbeta, bool accumulate) {
+                             const Tensor& save_invstd, Tensor& dx, Tensor& dgamma, Tensor& dbeta, bool accumulate,
+                             const Tensor& workspace) {
   const char* op = "batchnorm_backward";
   check_float(x, op, "x");
   check_like(x, dy, op, "dy");
@@ -119,10 +139,11 @@ void batchnorm_backward_into(const Tensor& dy, const Tensor& x, const Tensor& ga
     using T = std::remove_pointer_t<decltype(tag)>;
     if (x.is_cuda()) {
       cudaStream_t s = stream_of(x);
-      DeviceBuffer ws(kernels::batchnorm_workspace_bytes(rows, channels), x.device().index, s);
+      DeviceBuffer owned;
+      void* ws = bn_workspace(x, rows, channels, workspace, owned);
       kernels::batchnorm_backward(dy.data<T>(), x.data<T>(), gamma.data<float>(), save_mean.data<float>(),
                                   save_invstd.data<float>(), dx.data<T>(), dgamma.data<float>(), dbeta.data<float>(),
-                                  rows, channels, accumulate, ws.data(), s);
+                                  rows, channels, accumulate, ws, s);
     } else {
       kernels::batchnorm_backward_ref(dy.data<T>(), x.data<T>(), gamma.data<float>(), save_mean.data<float>(),
                                       save_invstd.data<float>(), dx.data<T>(), dgamma.data<float>(),

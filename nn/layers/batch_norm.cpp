@@ -36,8 +36,9 @@ Tensor BatchNormalization::forward_impl(const Tensor& x, bool training) {
     save_mean_ = Tensor::empty({c}, DType::f32, x.device());
     save_invstd_ = Tensor::empty({c}, DType::f32, x.device());
   }
+  // Scratch from the model's arena, not the allocator: warm steps allocate nothing (CUDA graphs).
   batchnorm_forward_train_into(x, gamma.value, beta.value, mean.value, var.value, y, save_mean_, save_invstd_,
-                               momentum_, epsilon_);
+                               momentum_, epsilon_, workspace(batchnorm_workspace_size(x), x.device()));
   x_ = x;
   return y;
 }
@@ -47,7 +48,7 @@ Tensor BatchNormalization::backward_impl(const Tensor& dy) {
   // The kernel computes dx together with dgamma/dbeta, so dx is produced even for a first layer.
   Tensor dx = grad_scratch(dy, x_.shape(), dy.dtype());
   batchnorm_backward_into(dy, x_, params_[0].value, save_mean_, save_invstd_, dx, params_[0].grad, params_[1].grad,
-                          /*accumulate=*/false);
+                          /*accumulate=*/false, workspace(batchnorm_workspace_size(x_), x_.device()));
   return needs_input_grad() ? dx : Tensor();
 }
 

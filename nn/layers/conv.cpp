@@ -73,11 +73,19 @@ Shape Conv2D::build_impl(const Shape& in) {
   return Shape{p, q, filters_};
 }
 
+// A workspace per call from the caching allocator would make every CUDA step allocate (and a CUDA
+// graph capture of the step fail): the kernels' scratch comes from the model's arena instead.
+Tensor Conv2D::conv_workspace(const Tensor& x) {
+  if (!x.is_cuda()) return Tensor();
+  return workspace(conv2d_workspace_size(x.shape(), params_[0].shape, opt_, x.dtype()), x.device());
+}
+
 Tensor Conv2D::forward_impl(const Tensor& x, bool) {
   Tensor y = buffer(0, x.dim(0), output_shape(), x.dtype(), x.device());
   const Tensor bias = use_bias_ ? params_[1].value : Tensor();
   conv2d_forward_into(x, weight(params_[0], x.dtype()), bias, y, opt_,
-                      act_ == ActivationKind::relu ? kernels::Activation::relu : kernels::Activation::none);
+                      act_ == ActivationKind::relu ? kernels::Activation::relu : kernels::Activation::none,
+                      conv_workspace(x));
   x_ = x;
   y_ = y;
   return y;
@@ -90,10 +98,10 @@ Tensor Conv2D::backward_impl(const Tensor& dy) {
     relu_backward_into(dy, y_, g);
   }
   if (use_bias_) column_sums_into(g.reshape({g.numel() / filters_, filters_}), params_[1].grad);
-  conv2d_backward_filter_into(x_, g, params_[0].grad, opt_);
+  conv2d_backward_filter_into(x_, g, params_[0].grad, opt_, /*accumulate=*/false, conv_workspace(x_));
   if (!needs_input_grad()) return Tensor();
   Tensor dx = grad_scratch(g, x_.shape(), g.dtype());
-  conv2d_backward_data_into(g, weight(params_[0], g.dtype()), dx, opt_);
+  conv2d_backward_data_into(g, weight(params_[0], g.dtype()), dx, opt_, conv_workspace(x_));
   return dx;
 }
 

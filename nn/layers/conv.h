@@ -48,6 +48,8 @@ class Conv2D : public Layer {
   Tensor backward_impl(const Tensor& dy) override;
 
  private:
+  // The model's shared workspace sized for every pass at x's batch (undefined on the CPU).
+  Tensor conv_workspace(const Tensor& x);
   std::int64_t filters_;
   Size2 kernel_, strides_;
   std::string padding_;
