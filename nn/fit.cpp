@@ -216,6 +216,9 @@ History Sequential::fit(Dataset train, const FitOptions& o) {
   if (!fit_acc_.defined()) fit_acc_ = make_accumulator(2 + kernels::kMaxMetrics, device_);
   Tensor acc = fit_acc_;
   const bool graphs = copts_.cuda_graph && device_.is_cuda() && !optimizer_->schedule();
+  // A graph bakes in host values its key does not cover: the dropout seed (o.seed), the optimizer's
+  // hyper-parameters and clipnorm (load_checkpoint, set_clipnorm between fits). Capture afresh.
+  invalidate_graph();
   for (auto& cb : o.callbacks) cb->set_model(this);
   stop_training = false;
   for (auto& cb : o.callbacks) cb->on_train_begin({});

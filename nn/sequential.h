@@ -65,8 +65,8 @@ struct CompileOptions {
   bool mixed_precision = false;
   optim::LossScaleOptions loss_scale = {};
   // CUDA: replay each full training batch of fit() as a captured CUDA graph (nn/step_graph.h). The
-  // results equal the eager steps'; the optimizer's host-side iteration count is not advanced by
-  // replays, so optimizers with an attached per-step schedule always run eagerly.
+  // results equal the eager steps'. A replay bakes the learning rate in, so optimizers with an
+  // attached per-step schedule always run eagerly.
   bool cuda_graph = false;
 };
 

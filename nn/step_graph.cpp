@@ -85,6 +85,7 @@ void Sequential::graph_step(const Tensor& x, const Tensor& y, Tensor& acc) {
   if (!graph_->ready() || !(graph_->key() == key)) {
     half_dirty_ = true;  // the captured step must refresh the f16 weights every replay
     const std::uint64_t host_step = run_.step;
+    // The capture ran step()'s host code once (the optimizer counted this step there).
     const bool ok = graph_->capture(stream, device_.index, key, [&] { step(stage_x_, stage_y_, acc); });
     run_.step = host_step;
     if (!ok) {
@@ -93,6 +94,10 @@ void Sequential::graph_step(const Tensor& x, const Tensor& y, Tensor& acc) {
       step(x, y, acc);
       return;
     }
+  } else {
+    // A replay without capture: step() did not run, so the optimizer's host iteration count must be
+    // advanced here, or a checkpoint saved after a graph fit (iterations < applied steps) fails to load.
+    optimizer_->count_replayed_step();
   }
   graph_->launch(stream);
   ++graph_launches_;

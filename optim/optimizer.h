@@ -60,6 +60,10 @@ class Optimizer {
   // Steps requested so far (skipped ones included; the bias-correction counter lives with the
   // optimizer's state on the device and counts applied steps only).
   std::int64_t iterations() const { return iterations_; }
+  // Counts a step that ran without a call to step(): a CUDA-graph replay of a captured step
+  // (nn/step_graph.h). Keeps iterations() >= the device's applied-step count, which checkpoints
+  // (load_state) require.
+  void count_replayed_step() { ++iterations_; }
   // Clip the global gradient norm to this value before the update; 0 disables.
   void set_clipnorm(float clipnorm);
   float clipnorm() const { return clipnorm_; }

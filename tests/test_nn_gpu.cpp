@@ -4,9 +4,12 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdio>
+#include <string>
 
 #include "kernels/dropout.h"
 #include "kernels/train_ops.h"
+#include "nn/io/training_state.h"
 #include "nn/sequential.h"
 #include "nn_test_data.h"
 #include "optim/optimizers.h"
@@ -122,12 +125,16 @@ TEST(NnGpuKernels, MetricAccumulationMatchesReference) {
     g.labels = ld.data<std::int32_t>();
     std::vector<double> ref(6, 1.0);
     kernels::accumulate_metrics_ref(a, p.data<float>(), ref.data());
-    Tensor acc = Tensor::full({12}, 0.0f, DType::f32, Device::cuda());  // six doubles of 0... then 1.0 below
+    // Six doubles of 1.0. Every copy goes on tilenet's current stream: it is a non-blocking stream,
+    // so a plain cudaMemcpy (legacy default stream) would not be ordered with the kernel.
+    const cudaStream_t s = cuda::current_stream();
+    Tensor acc = Tensor::empty({12}, DType::f32, Device::cuda());
     const std::vector<double> ones(6, 1.0);
-    TILENET_CUDA_CHECK(cudaMemcpy(acc.raw_data(), ones.data(), 48, cudaMemcpyHostToDevice));
-    kernels::accumulate_metrics(g, pd.data<float>(), static_cast<double*>(acc.raw_data()), cuda::current_stream());
+    TILENET_CUDA_CHECK(cudaMemcpyAsync(acc.raw_data(), ones.data(), 48, cudaMemcpyHostToDevice, s));
+    kernels::accumulate_metrics(g, pd.data<float>(), static_cast<double*>(acc.raw_data()), s);
     std::vector<double> got(6);
-    TILENET_CUDA_CHECK(cudaMemcpy(got.data(), acc.raw_data(), 48, cudaMemcpyDeviceToHost));
+    TILENET_CUDA_CHECK(cudaMemcpyAsync(got.data(), acc.raw_data(), 48, cudaMemcpyDeviceToHost, s));
+    TILENET_CUDA_CHECK(cudaStreamSynchronize(s));
     EXPECT_NEAR(got[0], ref[0], 1e-9);
     for (int j = 1; j < 6; ++j) EXPECT_EQ(got[j], ref[j]) << "slot " << j;
   }
@@ -279,8 +286,19 @@ TEST(NnGpu, CudaGraphFitMatchesEagerFit) {
       o.cuda_graph = graph == 1;
       m.compile(optim::Adam(1e-3f), "sparse_categorical_crossentropy", {"accuracy"}, o);
       hist[graph] = m.fit(data.x, data.y, {.batch_size = 64, .epochs = 3, .validation_split = 0.1, .verbose = 0});
+      // A second fit with another seed: a replay must not reuse the first fit's dropout seed.
+      hist[graph] = m.fit(data.x, data.y,
+                          {.batch_size = 64, .epochs = 1, .validation_split = 0.1, .verbose = 0, .seed = 7});
       weights[graph] = m.parameters().to_vector();
-      if (graph == 1) EXPECT_GT(m.graph_launches(), 30) << "the captured graph was not used";
+      if (graph == 1) {
+        EXPECT_GT(m.graph_launches(), 30) << "the captured graph was not used";
+        // The optimizer counts replayed steps: the checkpoint's iterations >= applied steps, so it loads.
+        const std::string path = ::testing::TempDir() + "tilenet_graph_fit.safetensors";
+        m.save_checkpoint(path, 4);
+        EXPECT_EQ(m.load_checkpoint(path), 4);
+        std::remove(path.c_str());
+        std::remove(io::training_state_path(path).c_str());
+      }
     }
     EXPECT_LT(rel_diff(weights[1], weights[0]), 1e-6);
     EXPECT_NEAR(hist[1]["loss"].back(), hist[0]["loss"].back(), 1e-5);
