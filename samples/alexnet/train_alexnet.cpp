@@ -144,6 +144,8 @@ int run_data(nn::Sequential& model, const Options& o, Device dev, const nn::data
     for (std::size_t i = 0; i < perm.size(); ++i) y_perm[i] = y_host[static_cast<std::size_t>(perm[i])];
     const Tensor perm_dev = Tensor::from_ints(perm, {n}, dev), y_epoch = Tensor::from_ints(y_perm, {n}, dev);
     model.read_train_metrics();  // reset the running sums
+    // Mixed precision: steps skipped for inf/NaN gradients (a device read, once per epoch).
+    const std::int64_t skipped_before = model.loss_scaler() ? model.loss_scaler()->skipped_steps() : 0;
     for (std::int64_t b = 0; b < nb; ++b) {
       const std::int64_t lo = b * bs, cnt = std::min(bs, n - lo);
       Tensor xb = xbuf.slice(0, cnt);
@@ -175,7 +177,7 @@ int run_data(nn::Sequential& model, const Options& o, Device dev, const nn::data
     for (const auto& [k, v] : logs) h.history[k].push_back(v);
     h.learning_rate.push_back(model.optimizer().learning_rate());
     h.epoch_time_s.push_back(bar.elapsed_s());
-    h.skipped_steps.push_back(0);
+    h.skipped_steps.push_back(model.loss_scaler() ? model.loss_scaler()->skipped_steps() - skipped_before : 0);
     ips.push_back(static_cast<double>(n) / train_s);
   }
 
