@@ -70,7 +70,10 @@ __device__ __forceinline__ Stat merge(const Stat& a, const Stat& b) {
     r.s = (a.s == 0.0f ? 0.0f : a.s * exp_fast(a.m - r.m)) + (b.s == 0.0f ? 0.0f : b.s * exp_fast(b.m - r.m));
     if constexpr (M == Mode::ce_soft) {
       r.t = a.t + b.t;
-      r.u = a.u + b.u + (a.t == 0.0f ? 0.0f : a.t * (a.m - r.m)) + (b.t == 0.0f ? 0.0f : b.t * (b.m - r.m));
+      // No shift when a side's max is the merged one: two sides of nothing but -inf (whose targets
+      // made u = -inf) must not produce t * (-inf - -inf) = NaN.
+      r.u = a.u + b.u + (a.t == 0.0f || a.m == r.m ? 0.0f : a.t * (a.m - r.m)) +
+            (b.t == 0.0f || b.m == r.m ? 0.0f : b.t * (b.m - r.m));
     } else {
       r.t = r.u = 0.0f;
     }
@@ -126,7 +129,23 @@ __device__ __forceinline__ void accumulate(Stat& st, const float (&a)[V], const 
 #pragma unroll
     for (int k = 1; k < V; ++k) vm = fmaxf(vm, a[k]);
     const float m = fmaxf(st.m, vm);
-    if (m == -INFINITY) return;  // nothing but -inf so far
+    if (m == -INFINITY) {
+      // Nothing but -inf (or NaN: fmaxf skips it) so far, so no shift exists yet. A NaN must still
+      // poison the row as in the reference, and soft targets on -inf logits still count: they add
+      // to sum(t) and make the loss +inf (u = -inf).
+      bool nan = false;
+#pragma unroll
+      for (int k = 0; k < V; ++k) nan = nan || isnan(a[k]);
+      if (nan) st.s = NAN;
+      if constexpr (M == Mode::ce_soft) {
+        float t[V];
+        load_floats<float, V>(trow + col, t);
+#pragma unroll
+        for (int k = 0; k < V; ++k)
+          if (t[k] != 0.0f) st.t += t[k], st.u = -INFINITY;
+      }
+      return;
+    }
     float s = st.s == 0.0f ? 0.0f : st.s * exp_fast(st.m - m);
 #pragma unroll
     for (int k = 0; k < V; ++k) s += exp_fast(a[k] - m);

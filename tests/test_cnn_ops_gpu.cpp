@@ -247,3 +247,30 @@ TEST(SoftmaxGpu, CrossEntropyEdgeCases) {
   EXPECT_TRUE(std::isnan(l[0]));
   EXPECT_NEAR(l[1], std::log(2.0f), 1e-6);
 }
+
+TEST(SoftmaxGpu, NaNAndMaskedLogitsAsTheReference) {
+  TILENET_REQUIRE_GPU();
+  cudaStream_t s = cuda::current_stream();
+  // 37 columns: the scalar warp path, lane j holding columns j and j + 32. Row 0: a NaN as lane
+  // 3's first value (no finite maximum seen there yet): the whole row is NaN. Row 1: both of lane
+  // 0's columns -inf, with target mass: the soft loss is +inf and sum(t) keeps that mass. Row 2:
+  // nothing but -inf.
+  const int rows = 3, cols = 37;
+  const float inf = std::numeric_limits<float>::infinity();
+  std::vector<float> x = test::random_uniform(rows * cols, -4, 4, test::kSeed);
+  const std::vector<float> t = test::random_uniform(rows * cols, 0, 1, test::kSeed + 1);
+  x[3] = std::numeric_limits<float>::quiet_NaN();
+  x[cols] = x[cols + 32] = -inf;
+  for (int c = 0; c < cols; ++c) x[2 * cols + c] = -inf;
+  std::vector<float> y_ref(rows * cols), loss_ref(rows), d_ref(rows * cols);
+  softmax_forward_ref(x.data(), y_ref.data(), rows, cols, false);
+  softmax_cross_entropy_soft_ref(x.data(), t.data(), loss_ref.data(), d_ref.data(), rows, cols, 1.0f);
+  DevArray<float> d_x(x), d_t(t), y(rows * cols), loss(rows), d(rows * cols);
+  softmax_forward(d_x.get(), y.get(), rows, cols, false, s);
+  softmax_cross_entropy_soft(d_x.get(), d_t.get(), loss.get(), d.get(), rows, cols, 1.0f, s);
+  EXPECT_TRUE(test::all_close(y.host(), y_ref, 1e-6, 1e-5));
+  EXPECT_TRUE(test::all_close(loss.host(), loss_ref, 1e-5, 1e-5));
+  EXPECT_TRUE(test::all_close(d.host(), d_ref, 1e-6, 1e-5));
+  EXPECT_TRUE(std::isnan(loss.host()[0]));
+  EXPECT_EQ(loss.host()[1], inf);
+}
