@@ -16,6 +16,8 @@
 // conv2-5 0.5-1.4x, backward-filter conv2-5 1.4-1.9x cuDNN's time.
 #include <cuda_fp16.h>
 
+#include <mutex>
+#include <set>
 #include <type_traits>
 
 #include "kernels/conv2d_igemm.cuh"
@@ -294,15 +296,20 @@ __global__ void __launch_bounds__(Cfg::kThreads, Cfg::kMinBlocks) igemm_tc_kerne
     }
 }
 
-// Raises the kernel's dynamic shared-memory limit once (it needs more than the default 48 KB).
+// Raises the kernel's dynamic shared-memory limit (it needs more than the default 48 KB) once per
+// device: the attribute belongs to the kernel as loaded on the current device, so a process-wide
+// flag would leave every device but the first at 48 KB (launch failure, occupancy 0).
 template <class Cfg, Pass kPass, class AIt, class BIt>
 void configure() {
-  static const bool done = [] {
-    TILENET_CUDA_CHECK(cudaFuncSetAttribute(igemm_tc_kernel<Cfg, kPass, AIt, BIt>,
-                                            cudaFuncAttributeMaxDynamicSharedMemorySize, SmemLayout<Cfg, kPass>::kBytes));
-    return true;
-  }();
-  (void)done;
+  static std::mutex mu;
+  static std::set<int> done;  // devices
+  int dev = 0;
+  TILENET_CUDA_CHECK(cudaGetDevice(&dev));
+  std::lock_guard<std::mutex> lock(mu);
+  if (done.count(dev) != 0) return;
+  TILENET_CUDA_CHECK(cudaFuncSetAttribute(igemm_tc_kernel<Cfg, kPass, AIt, BIt>,
+                                          cudaFuncAttributeMaxDynamicSharedMemorySize, SmemLayout<Cfg, kPass>::kBytes));
+  done.insert(dev);
 }
 
 template <class Cfg, Pass kPass, class AIt, class BIt>
