@@ -263,9 +263,13 @@ std::size_t igemm_workspace(const Conv2dShape& sh, Pass pass, bool hp, const Mod
   return 0;
 }
 
-void check_workspace(std::size_t need, std::size_t have, const char* op, const Conv2dShape& sh) {
+// The kernels read packed filters from the workspace and write partials to it with 16-byte
+// accesses (cp.async, float4), so it must be 16-byte aligned (any allocation is).
+void check_workspace(std::size_t need, const void* ws, std::size_t have, const char* op, const Conv2dShape& sh) {
   TILENET_CHECK(have >= need, ValueError, op, ": workspace of ", have, " bytes given, ", need, " needed for ",
                 sh.str(), " (ask conv2d_workspace_bytes)");
+  TILENET_CHECK(need == 0 || (ws != nullptr && is_aligned(ws, 16)), ValueError, op, ": workspace ", ws,
+                " must be 16-byte aligned");
 }
 
 template <typename T>
@@ -304,7 +308,7 @@ void forward_t(const Conv2dShape& sh, const T* x, const T* w, const float* bias,
     return;
   }
   const Modes md = loader_modes(sh, Pass::fwd, hp, x, w);
-  check_workspace(igemm_workspace(sh, Pass::fwd, hp, md, algo), ws_bytes, op, sh);
+  check_workspace(igemm_workspace(sh, Pass::fwd, hp, md, algo), ws, ws_bytes, op, sh);
   p.a = x;
   p.out = y;
   p.bias = bias;
@@ -339,7 +343,7 @@ void backward_data_t(const Conv2dShape& sh, const T* dy, const T* w, T* dx, void
     return;
   }
   const Modes md = loader_modes(sh, Pass::dgrad, hp, dy, w);
-  check_workspace(igemm_workspace(sh, Pass::dgrad, hp, md, algo), ws_bytes, op, sh);
+  check_workspace(igemm_workspace(sh, Pass::dgrad, hp, md, algo), ws, ws_bytes, op, sh);
   if (tiny_c_dgrad(sh, md, algo)) {
     const int ld = dcol_ld(sh), rsc = static_cast<int>(sh.gemm_k());
     T* wt = static_cast<T*>(ws);
@@ -417,7 +421,7 @@ void backward_filter_t(const Conv2dShape& sh, const T* x, const T* dy, TW* dw, b
     return;
   }
   const Modes md = loader_modes(sh, Pass::wgrad, hp, dy, x);
-  check_workspace(igemm_workspace(sh, Pass::wgrad, hp, md, algo), ws_bytes, op, sh);
+  check_workspace(igemm_workspace(sh, Pass::wgrad, hp, md, algo), ws, ws_bytes, op, sh);
   const Choice ch = choose(sh, Pass::wgrad, hp, md, algo);
   long long gm, gn, gk;
   plan_dims(sh, Pass::wgrad, md, gm, gn, gk);

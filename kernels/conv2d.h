@@ -82,7 +82,8 @@ std::size_t conv2d_workspace_bytes(const Conv2dShape& shape, Conv2dPass pass, bo
                                    Conv2dAlgo algo = Conv2dAlgo::Auto);
 
 // --- CUDA launchers: device pointers, queued on `stream`; workspace may be null when 0 bytes are
-// needed. Throw ShapeError/ValueError on bad arguments, CudaError on launch failure.
+// needed, else 16-byte aligned. Throw ShapeError/ValueError on bad arguments, CudaError on launch
+// failure.
 // y = act(conv(x, w) + bias); bias: [k] fp32 or null. y is written, never read (may hold NaN).
 void conv2d_forward(const Conv2dShape& shape, const float* x, const float* w, const float* bias, float* y,
                     Activation act, void* workspace, std::size_t workspace_bytes, cudaStream_t stream,

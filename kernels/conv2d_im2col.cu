@@ -102,9 +102,12 @@ int chunk_images(const Conv2dShape& sh) {
 }
 std::size_t align256(std::size_t b) { return (b + 255) / 256 * 256; }
 
-void check_ws(std::size_t need, std::size_t have, const char* op, const Conv2dShape& sh) {
+// im2col stores 16-byte words into the column buffer: the workspace must be 16-byte aligned.
+void check_ws(std::size_t need, const void* ws, std::size_t have, const char* op, const Conv2dShape& sh) {
   TILENET_CHECK(have >= need, ValueError, op, ": workspace of ", have, " bytes given, the im2col algorithm needs ",
                 need, " for ", sh.str(), " (ask conv2d_workspace_bytes)");
+  TILENET_CHECK(need == 0 || (ws != nullptr && is_aligned(ws, 16)), ValueError, op, ": workspace ", ws,
+                " must be 16-byte aligned");
 }
 
 }  // namespace
@@ -128,7 +131,7 @@ std::size_t im2col_workspace(const Conv2dShape& sh, Pass pass, bool half_inputs,
 template <typename T>
 void im2col_forward(const Params& p, const Conv2dShape& sh, const T* x, const T* w, const float* bias, T* y,
                     Activation act, void* ws, std::size_t ws_bytes, cudaStream_t stream) {
-  check_ws(im2col_workspace(sh, Pass::fwd, std::is_same_v<T, half>, false), ws_bytes, "conv2d_forward", sh);
+  check_ws(im2col_workspace(sh, Pass::fwd, std::is_same_v<T, half>, false), ws, ws_bytes, "conv2d_forward", sh);
   GemmParams gp;
   gp.n = sh.k;
   gp.k = sh.gemm_k();
@@ -156,7 +159,8 @@ void im2col_forward(const Params& p, const Conv2dShape& sh, const T* x, const T*
 template <typename T>
 void im2col_backward_data(const Params& p, const Conv2dShape& sh, const T* dy, const T* w, T* dx, void* ws,
                           std::size_t ws_bytes, cudaStream_t stream) {
-  check_ws(im2col_workspace(sh, Pass::dgrad, std::is_same_v<T, half>, false), ws_bytes, "conv2d_backward_data", sh);
+  check_ws(im2col_workspace(sh, Pass::dgrad, std::is_same_v<T, half>, false), ws, ws_bytes, "conv2d_backward_data",
+           sh);
   GemmParams gp;
   gp.k = sh.k;
   if (is_pointwise(sh)) {
@@ -186,7 +190,7 @@ template <typename T, typename TW>
 void im2col_backward_filter(const Params& p, const Conv2dShape& sh, const T* x, const T* dy, TW* dw, bool accumulate,
                             void* ws, std::size_t ws_bytes, cudaStream_t stream) {
   constexpr bool kHalfDw = std::is_same_v<TW, half>;
-  check_ws(im2col_workspace(sh, Pass::wgrad, std::is_same_v<T, half>, kHalfDw), ws_bytes, "conv2d_backward_filter",
+  check_ws(im2col_workspace(sh, Pass::wgrad, std::is_same_v<T, half>, kHalfDw), ws, ws_bytes, "conv2d_backward_filter",
            sh);
   float* acc;
   char* rest = static_cast<char*>(ws);
