@@ -166,7 +166,7 @@ void softmax_case(benchmark::State& st, SmOp op, bool cudnn, Dt d, std::int64_t 
           launch = [=, &sets](std::size_t i) {
             kernels::softmax_cross_entropy(P(i, 0), static_cast<const std::int32_t*>(sets.at(i, 3)),
                                            static_cast<float*>(sets.at(i, 4)), P(i, 2), rows, cols, 1.0f / rows,
-                                           g_stream);
+                                           nullptr, g_stream);
           };
           bytes = 2.0 * b + 8.0 * rows;
           break;

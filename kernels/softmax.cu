@@ -43,7 +43,8 @@ struct RowArgs {
   const float* targets;        // [rows, cols]
   float* losses;               // [rows]
   std::int64_t rows, cols;
-  float scale;
+  float scale;                 // cross-entropy gradient scale, times *scale_device when set
+  const float* scale_device;   // [1] or null (1): the loss scale, read on the device
 };
 
 // Row statistic. Forward/CE: m = max, s = sum e^(x - m); soft CE also t = sum(t), u = sum t (x - m).
@@ -167,13 +168,17 @@ __device__ __forceinline__ void accumulate(Stat& st, const float (&a)[V], const 
 
 // Per-row values phase 2 needs, derived once from the statistic.
 struct RowConsts {
-  float m, inv_s, log_s, dot, tsum;
+  float m, inv_s, log_s, dot, tsum, scale;
   std::int64_t label;
 };
 
 template <Mode M, typename T>
 __device__ __forceinline__ RowConsts row_consts(const Stat& st, const RowArgs<T>& p, std::int64_t row) {
-  RowConsts c{st.m, 1.0f / st.s, logf(st.s), st.s, st.t, -1};
+  RowConsts c{st.m, 1.0f / st.s, logf(st.s), st.s, st.t, p.scale, -1};
+  if constexpr (is_ce(M)) {
+    // One multiply in float, as the references form it; an L1 hit after the first row.
+    if (p.scale_device) c.scale = p.scale * *p.scale_device;
+  }
   if constexpr (M == Mode::ce_hard) c.label = p.labels[row];
   return c;
 }
@@ -198,12 +203,12 @@ __device__ __forceinline__ void emit(const RowConsts& c, const float (&a)[V], co
   } else if constexpr (M == Mode::ce_hard) {
 #pragma unroll
     for (int k = 0; k < V; ++k)
-      o[k] = (exp_fast(a[k] - c.m) * c.inv_s - (col + k == c.label ? 1.0f : 0.0f)) * p.scale;
+      o[k] = (exp_fast(a[k] - c.m) * c.inv_s - (col + k == c.label ? 1.0f : 0.0f)) * c.scale;
   } else {
     float t[V];
     load_floats<float, V>(p.targets + row * p.cols + col, t);
 #pragma unroll
-    for (int k = 0; k < V; ++k) o[k] = (exp_fast(a[k] - c.m) * c.inv_s * c.tsum - t[k]) * p.scale;
+    for (int k = 0; k < V; ++k) o[k] = (exp_fast(a[k] - c.m) * c.inv_s * c.tsum - t[k]) * c.scale;
   }
   store_floats<T, V>(p.out + row * p.cols + col, o);
 }
@@ -427,17 +432,17 @@ void backward(const T* y, const T* dy, T* dx, std::int64_t rows, std::int64_t co
 
 template <typename T>
 void ce_hard(const T* logits, const std::int32_t* labels, float* losses, T* dl, std::int64_t rows, std::int64_t cols,
-             float scale, cudaStream_t s) {
+             float scale, const float* scale_device, cudaStream_t s) {
   RowArgs<T> p = args(logits, static_cast<const T*>(nullptr), dl, rows, cols);
-  p.labels = labels, p.losses = losses, p.scale = scale;
+  p.labels = labels, p.losses = losses, p.scale = scale, p.scale_device = scale_device;
   run<Mode::ce_hard>("softmax_cross_entropy", p, s);
 }
 
 template <typename T>
 void ce_soft(const T* logits, const float* targets, float* losses, T* dl, std::int64_t rows, std::int64_t cols,
-             float scale, cudaStream_t s) {
+             float scale, const float* scale_device, cudaStream_t s) {
   RowArgs<T> p = args(logits, static_cast<const T*>(nullptr), dl, rows, cols);
-  p.targets = targets, p.losses = losses, p.scale = scale;
+  p.targets = targets, p.losses = losses, p.scale = scale, p.scale_device = scale_device;
   run<Mode::ce_soft>("softmax_cross_entropy_soft", p, s);
 }
 
@@ -452,12 +457,12 @@ void ce_soft(const T* logits, const float* targets, float* losses, T* dl, std::i
     backward(y, dy, dx, rows, cols, log, s);                                                                      \
   }                                                                                                               \
   void softmax_cross_entropy(const T* logits, const std::int32_t* labels, float* losses, T* dl, std::int64_t rows, \
-                             std::int64_t cols, float scale, cudaStream_t s) {                                    \
-    ce_hard(logits, labels, losses, dl, rows, cols, scale, s);                                                    \
+                             std::int64_t cols, float scale, const float* scale_device, cudaStream_t s) {         \
+    ce_hard(logits, labels, losses, dl, rows, cols, scale, scale_device, s);                                      \
   }                                                                                                               \
   void softmax_cross_entropy_soft(const T* logits, const float* targets, float* losses, T* dl, std::int64_t rows, \
-                                  std::int64_t cols, float scale, cudaStream_t s) {                               \
-    ce_soft(logits, targets, losses, dl, rows, cols, scale, s);                                                   \
+                                  std::int64_t cols, float scale, const float* scale_device, cudaStream_t s) {    \
+    ce_soft(logits, targets, losses, dl, rows, cols, scale, scale_device, s);                                     \
   }
 
 TILENET_SOFTMAX_CUDA(float)

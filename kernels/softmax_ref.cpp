@@ -84,6 +84,12 @@ void cross_entropy(const T* logits, L* losses, T* dlogits, std::int64_t rows, st
   });
 }
 
+// The gradient scale as the kernels form it: grad_scale * *factor in L (float: one rounding).
+template <typename L>
+double grad_scale_of(L grad_scale, const L* factor) {
+  return static_cast<double>(factor ? static_cast<L>(grad_scale * *factor) : grad_scale);
+}
+
 template <typename T, typename L>
 void ce_hard(const T* logits, const std::int32_t* labels, L* losses, T* dlogits, std::int64_t rows, std::int64_t cols,
              double grad_scale) {
@@ -113,12 +119,12 @@ void ce_soft(const T* logits, const TT* targets, L* losses, T* dlogits, std::int
     bwd(y, dy, dx, rows, cols, log);                                                                               \
   }                                                                                                                \
   void softmax_cross_entropy_ref(const T* logits, const std::int32_t* labels, L* losses, T* dlogits,              \
-                                 std::int64_t rows, std::int64_t cols, L grad_scale) {                             \
-    ce_hard(logits, labels, losses, dlogits, rows, cols, grad_scale);                                              \
+                                 std::int64_t rows, std::int64_t cols, L grad_scale, const L* factor) {            \
+    ce_hard(logits, labels, losses, dlogits, rows, cols, grad_scale_of(grad_scale, factor));                       \
   }                                                                                                                \
   void softmax_cross_entropy_soft_ref(const T* logits, const TT* targets, L* losses, T* dlogits, std::int64_t rows, \
-                                      std::int64_t cols, L grad_scale) {                                           \
-    ce_soft(logits, targets, losses, dlogits, rows, cols, grad_scale);                                             \
+                                      std::int64_t cols, L grad_scale, const L* factor) {                          \
+    ce_soft(logits, targets, losses, dlogits, rows, cols, grad_scale_of(grad_scale, factor));                      \
   }
 
 TILENET_SOFTMAX_REF(float, float, float)

@@ -45,9 +45,15 @@ __device__ __forceinline__ float target_at(const ProbLossArgs& a, std::int64_t i
   return a.targets[i * a.cols + c];
 }
 
+// The gradient scale, formed in float as the references do: grad_scale * *grad_scale_device.
+__device__ __forceinline__ float grad_scale_of(const ProbLossArgs& a) {
+  return a.grad_scale_device ? a.grad_scale * *a.grad_scale_device : a.grad_scale;
+}
+
 template <typename T>
 __global__ void __launch_bounds__(kThreads) ce_probs_kernel(ProbLossArgs a, const T* pred, T* dpred) {
   const int lane = threadIdx.x & 31;
+  const float scale = dpred ? grad_scale_of(a) : 0.0f;
   const std::int64_t warps = static_cast<std::int64_t>(gridDim.x) * (blockDim.x / 32);
   const float lo = a.eps, hi = 1.0f - a.eps;
   for (std::int64_t i = blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32; i < a.rows; i += warps) {
@@ -71,7 +77,7 @@ __global__ void __launch_bounds__(kThreads) ce_probs_kernel(ProbLossArgs a, cons
     for (std::int64_t c = lane; c < a.cols; c += 32) {
       const double q = to_float(p[c]) / s;
       const double g = (q >= lo && q <= hi) ? -target_at(a, i, c) / q : 0.0;
-      dpred[i * a.cols + c] = from_float<T>(static_cast<float>((g + tsum) / s * a.grad_scale));
+      dpred[i * a.cols + c] = from_float<T>(static_cast<float>((g + tsum) / s * scale));
     }
   }
 }
@@ -79,13 +85,14 @@ __global__ void __launch_bounds__(kThreads) ce_probs_kernel(ProbLossArgs a, cons
 template <typename T>
 __global__ void __launch_bounds__(kThreads) mse_kernel(ProbLossArgs a, const T* pred, T* dpred) {
   const int lane = threadIdx.x & 31;
+  const float scale = dpred ? grad_scale_of(a) : 0.0f;
   const std::int64_t warps = static_cast<std::int64_t>(gridDim.x) * (blockDim.x / 32);
   for (std::int64_t i = blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32; i < a.rows; i += warps) {
     double loss = 0.0;
     for (std::int64_t c = lane; c < a.cols; c += 32) {
       const double d = static_cast<double>(to_float(pred[i * a.cols + c])) - a.targets[i * a.cols + c];
       loss += d * d;
-      if (dpred) dpred[i * a.cols + c] = from_float<T>(static_cast<float>(2.0 * d / a.cols * a.grad_scale));
+      if (dpred) dpred[i * a.cols + c] = from_float<T>(static_cast<float>(2.0 * d / a.cols * scale));
     }
     loss = warp_sum_d(loss);
     if (lane == 0) a.losses[i] = static_cast<float>(loss / a.cols);

@@ -28,14 +28,19 @@ void gather_rows_ref(const std::int32_t* src, const std::int32_t* index, std::in
 // Cross-entropy on probabilities (Keras from_logits=False): per row, q = p / sum(p), clipped to
 // [eps, 1 - eps]; losses[i] = -sum_c t[i,c] log q_c, with t one-hot(labels[i]) when `labels` is given,
 // else the dense `targets` [rows, cols] (f32). dpred (pred's type; skipped when null) is the exact
-// gradient of that loss (zero through clipped entries) times grad_scale. A label outside [0, cols)
-// gives a NaN loss (the reference throws ValueError).
+// gradient of that loss (zero through clipped entries) times the gradient scale
+//   s = grad_scale * *grad_scale_device   (grad_scale_device null: s = grad_scale),
+// formed in float. grad_scale_device is the mixed-precision loss scale (f32 [1]): a device pointer
+// for the launchers, read by the kernel (no host sync, graph-capturable), and a host pointer for
+// the references. Applying it here, before the rounding to f16, keeps small gradients from
+// underflowing. A label outside [0, cols) gives a NaN loss (the reference throws ValueError).
 struct ProbLossArgs {
   std::int64_t rows = 0, cols = 0;
   const std::int32_t* labels = nullptr;  // [rows], or null
   const float* targets = nullptr;        // [rows, cols], or null
   float* losses = nullptr;               // [rows]
   float grad_scale = 1.0f;
+  const float* grad_scale_device = nullptr;  // [1] or null (see above)
   float eps = 1e-7f;
 };
 void crossentropy_probs(const ProbLossArgs& a, const float* pred, float* dpred, cudaStream_t stream);
@@ -44,7 +49,7 @@ void crossentropy_probs_ref(const ProbLossArgs& a, const float* pred, float* dpr
 void crossentropy_probs_ref(const ProbLossArgs& a, const half* pred, half* dpred);
 
 // Mean squared error over the last dimension: losses[i] = mean_c (pred - t)^2;
-// dpred = 2 (pred - t) / cols * grad_scale (skipped when null). Uses args.targets.
+// dpred = 2 (pred - t) / cols * s (skipped when null; s as above). Uses args.targets.
 void mse_loss(const ProbLossArgs& a, const float* pred, float* dpred, cudaStream_t stream);
 void mse_loss(const ProbLossArgs& a, const half* pred, half* dpred, cudaStream_t stream);
 void mse_loss_ref(const ProbLossArgs& a, const float* pred, float* dpred);

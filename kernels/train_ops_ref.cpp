@@ -38,9 +38,16 @@ double target_at(const ProbLossArgs& a, std::int64_t i, std::int64_t c) {
   return a.targets[i * a.cols + c];
 }
 
+// The gradient scale, formed in float as the kernels do: grad_scale * *grad_scale_device (here a
+// host pointer).
+float grad_scale_of(const ProbLossArgs& a) {
+  return a.grad_scale_device ? a.grad_scale * *a.grad_scale_device : a.grad_scale;
+}
+
 template <typename T>
 void ce_probs(const ProbLossArgs& a, const T* pred, T* dpred) {
   const double lo = a.eps, hi = 1.0 - a.eps;
+  const float scale = dpred ? grad_scale_of(a) : 0.0f;
   for (std::int64_t i = 0; i < a.rows; ++i) {
     const T* p = pred + i * a.cols;
     if (a.labels && (a.labels[i] < 0 || a.labels[i] >= a.cols))
@@ -62,19 +69,20 @@ void ce_probs(const ProbLossArgs& a, const T* pred, T* dpred) {
     for (std::int64_t c = 0; c < a.cols; ++c) {
       const double q = load(p[c]) / s;
       const double g = (q >= lo && q <= hi) ? -target_at(a, i, c) / q : 0.0;
-      dpred[i * a.cols + c] = store<T>(static_cast<float>((g + tsum) / s * a.grad_scale));
+      dpred[i * a.cols + c] = store<T>(static_cast<float>((g + tsum) / s * scale));
     }
   }
 }
 
 template <typename T>
 void mse(const ProbLossArgs& a, const T* pred, T* dpred) {
+  const float scale = dpred ? grad_scale_of(a) : 0.0f;
   for (std::int64_t i = 0; i < a.rows; ++i) {
     double loss = 0.0;
     for (std::int64_t c = 0; c < a.cols; ++c) {
       const double d = static_cast<double>(load(pred[i * a.cols + c])) - a.targets[i * a.cols + c];
       loss += d * d;
-      if (dpred) dpred[i * a.cols + c] = store<T>(static_cast<float>(2.0 * d / a.cols * a.grad_scale));
+      if (dpred) dpred[i * a.cols + c] = store<T>(static_cast<float>(2.0 * d / a.cols * scale));
     }
     a.losses[i] = static_cast<float>(loss / a.cols);
   }

@@ -111,8 +111,10 @@ void Sequential::step(const Tensor& x, const Tensor& y, Tensor& acc) {
   const Tensor out = forward_all(x, true);
   Tensor losses = losses_.slice(0, batch);
   Tensor dout = arena_->take(Tensor(), out.shape(), out.dtype(), device_);
-  compute_loss(loss_, out, logits, y, losses, dout, 1.0f / static_cast<float>(batch));
-  if (scaler_) scaler_->scale_(dout);
+  // Under mixed precision the loss kernel multiplies by the device-side loss scale before it rounds
+  // the gradient to f16 (scaling the f16 gradient afterwards would let small ones underflow first).
+  compute_loss(loss_, out, logits, y, losses, dout, 1.0f / static_cast<float>(batch),
+               scaler_ ? scaler_->scale() : Tensor());
   accumulate_metrics(plan_, out, logits, y, losses, acc);
   backward_all(dout);
   if (params_.numel() > 0) {

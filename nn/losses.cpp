@@ -98,16 +98,16 @@ void by_float(const Tensor& t, F&& f) {
 }  // namespace
 
 void compute_loss(const Loss& loss, const Tensor& pred, bool pred_is_logits, const Tensor& target, Tensor& losses,
-                  Tensor& dpred, float grad_scale) {
+                  Tensor& dpred, float grad_scale, const Tensor& loss_scale) {
   const std::int64_t rows = pred.dim(0), cols = pred.numel() / std::max<std::int64_t>(rows, 1);
   const bool grads = dpred.defined();
   if (loss.is_crossentropy() && pred_is_logits) {
     Tensor logits = pred.reshape({rows, cols});
     Tensor d = grads ? dpred.reshape({rows, cols}) : Tensor();
     if (loss.sparse())
-      softmax_cross_entropy_into(logits, target, losses, d, grad_scale);
+      softmax_cross_entropy_into(logits, target, losses, d, grad_scale, loss_scale);
     else
-      softmax_cross_entropy_soft_into(logits, target.reshape({rows, cols}), losses, d, grad_scale);
+      softmax_cross_entropy_soft_into(logits, target.reshape({rows, cols}), losses, d, grad_scale, loss_scale);
     return;
   }
   kernels::ProbLossArgs a;
@@ -115,6 +115,12 @@ void compute_loss(const Loss& loss, const Tensor& pred, bool pred_is_logits, con
   a.cols = cols;
   a.losses = losses.data<float>();
   a.grad_scale = grad_scale;
+  if (loss_scale.defined()) {
+    TILENET_CHECK(loss_scale.device() == pred.device() && loss_scale.dtype() == DType::f32 && loss_scale.numel() == 1,
+                  ValueError, "loss: loss_scale must be f32 [1] on ", pred.device().str(), ", got ",
+                  dtype_name(loss_scale.dtype()), " ", loss_scale.shape().str(), " on ", loss_scale.device().str());
+    a.grad_scale_device = loss_scale.data<float>();  // device memory on CUDA, host memory on the CPU
+  }
   if (loss.sparse())
     a.labels = target.data<std::int32_t>();
   else

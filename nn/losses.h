@@ -59,10 +59,12 @@ struct Metric {
 Tensor prepare_targets(const Loss& loss, const Tensor& y, const Shape& output_shape, const char* who);
 
 // Per-sample losses (f32 [B]) and, when `dpred` is defined, the gradient of the mean batch loss
-// times grad_scale (pred's dtype and shape). pred_is_logits: pred holds logits (from_logits, or
-// the fused softmax head).
+// times grad_scale (pred's dtype and shape), times loss_scale[0] when loss_scale is defined (f32 [1]
+// on pred's device: the mixed-precision loss scale, multiplied in before the gradient is rounded to
+// f16 and, on CUDA, read on the device). pred_is_logits: pred holds logits (from_logits, or the
+// fused softmax head).
 void compute_loss(const Loss& loss, const Tensor& pred, bool pred_is_logits, const Tensor& target, Tensor& losses,
-                  Tensor& dpred, float grad_scale);
+                  Tensor& dpred, float grad_scale, const Tensor& loss_scale = Tensor());
 
 // The device-side metric plan: which k each metric counts, resolved from names and targets.
 struct MetricPlan {

@@ -20,8 +20,9 @@
 //
 // Mixed precision (CompileOptions::mixed_precision): f32 master weights; one cast launch per step
 // refreshes an f16 copy; Dense/Conv2D run f16 x f16 on Tensor Cores with f32 accumulation; the
-// activations and their gradients are f16; weight gradients are written in f32; the loss gradient is
-// scaled by a dynamic loss scale, non-finite gradients skip the step (counted in History). The CPU
+// activations and their gradients are f16; weight gradients are written in f32; the loss kernel
+// multiplies its gradient by a dynamic loss scale (read on the device) before rounding it to f16;
+// non-finite gradients skip the step (counted in History). The CPU
 // runs the same code path with f16 storage (an emulation, for tests; slower than f32 there).
 #pragma once
 

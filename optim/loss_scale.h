@@ -2,7 +2,9 @@
 // decision on the device so a step never waits for the host:
 //
 //   LossScaler scaler(device);                 // scale 2^15, doubles after 2000 clean steps
-//   scaler.scale_(dloss);                      // multiply the loss gradient by the scale
+//   softmax_cross_entropy_into(logits, labels, losses, dloss, 1.0f / batch, scaler.scale());
+//                                              // the loss kernel multiplies by the device scale
+//                                              // before rounding its gradient to f16
 //   ... backward: flat f32 grads, scaled ...
 //   scaler.check(grads);                       // one launch: skip = any grad inf/NaN
 //   optimizer.step(params, grads, scaler.control());   // unscales; skips when flagged
@@ -36,7 +38,9 @@ class LossScaler {
   // What the optimizer reads: inv_scale and skip.
   StepControl control() const { return {inv_scale_t_, skip_t_}; }
 
-  // t *= scale (f32 or f16, on this scaler's device): apply to the loss gradient.
+  // t *= scale (f32 or f16, on this scaler's device). Prefer handing scale() to the loss kernel
+  // (tensor/softmax.h, nn::compute_loss): scaling an f16 gradient after it was rounded loses the
+  // small values that underflowed in that rounding, which is what loss scaling is for.
   void scale_(Tensor& t) const;
   // Sets skip when any element of grads (f32) is inf or NaN, else clears it.
   void check(const Tensor& grads);

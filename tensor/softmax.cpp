@@ -65,6 +65,17 @@ void check_cross_entropy(const Tensor& logits, Tensor& losses, Tensor& dlogits, 
   if (dlogits.defined()) check_like(logits, dlogits, op, "dlogits");
 }
 
+// The loss-scale factor's pointer: device memory on CUDA (read by the kernel), host memory on the
+// CPU (read by the reference); null when undefined.
+const float* loss_scale_ptr(const Tensor& loss_scale, const Tensor& logits, const char* op) {
+  if (!loss_scale.defined()) return nullptr;
+  check_same_device(logits, loss_scale, op);
+  TILENET_CHECK(loss_scale.dtype() == DType::f32 && loss_scale.numel() == 1, DtypeError, op,
+                ": loss_scale must be f32 with one element, got ", dtype_name(loss_scale.dtype()), " ",
+                loss_scale.shape().str());
+  return loss_scale.data<float>();
+}
+
 }  // namespace
 
 void softmax_into(const Tensor& x, Tensor& y) { forward(x, y, false); }
@@ -73,7 +84,7 @@ void softmax_backward_into(const Tensor& y, const Tensor& dy, Tensor& dx) { back
 void log_softmax_backward_into(const Tensor& y, const Tensor& dy, Tensor& dx) { backward(y, dy, dx, true); }
 
 void softmax_cross_entropy_into(const Tensor& logits, const Tensor& labels, Tensor& losses, Tensor& dlogits,
-                                float grad_scale) {
+                                float grad_scale, const Tensor& loss_scale) {
   const char* op = "softmax_cross_entropy";
   check_cross_entropy(logits, losses, dlogits, op);
   check_defined(labels, op, "labels");
@@ -83,6 +94,7 @@ void softmax_cross_entropy_into(const Tensor& logits, const Tensor& labels, Tens
   TILENET_CHECK(labels.shape() == Shape{logits.dim(0)}, ShapeError, op, ": labels have shape ", labels.shape().str(),
                 ", expected (", logits.dim(0), ",) for logits ", logits.shape().str());
   const std::int64_t rows = logits.dim(0), cols = logits.dim(1);
+  const float* factor = loss_scale_ptr(loss_scale, logits, op);
   if (!logits.is_cuda()) {
     const std::int32_t* lab = labels.data<std::int32_t>();
     for (std::int64_t r = 0; r < rows; ++r)
@@ -94,15 +106,15 @@ void softmax_cross_entropy_into(const Tensor& logits, const Tensor& labels, Tens
     T* dl = dlogits.defined() ? dlogits.data<T>() : nullptr;
     if (logits.is_cuda())
       kernels::softmax_cross_entropy(logits.data<T>(), labels.data<std::int32_t>(), losses.data<float>(), dl, rows,
-                                     cols, grad_scale, stream_of(logits));
+                                     cols, grad_scale, factor, stream_of(logits));
     else
       kernels::softmax_cross_entropy_ref(logits.data<T>(), labels.data<std::int32_t>(), losses.data<float>(), dl,
-                                         rows, cols, grad_scale);
+                                         rows, cols, grad_scale, factor);
   });
 }
 
 void softmax_cross_entropy_soft_into(const Tensor& logits, const Tensor& targets, Tensor& losses, Tensor& dlogits,
-                                     float grad_scale) {
+                                     float grad_scale, const Tensor& loss_scale) {
   const char* op = "softmax_cross_entropy_soft";
   check_cross_entropy(logits, losses, dlogits, op);
   check_defined(targets, op, "targets");
@@ -112,15 +124,16 @@ void softmax_cross_entropy_soft_into(const Tensor& logits, const Tensor& targets
   TILENET_CHECK(targets.shape() == logits.shape(), ShapeError, op, ": targets have shape ", targets.shape().str(),
                 ", expected ", logits.shape().str());
   const std::int64_t rows = logits.dim(0), cols = logits.dim(1);
+  const float* factor = loss_scale_ptr(loss_scale, logits, op);
   by_dtype(logits, [&](auto* tag) {
     using T = std::remove_pointer_t<decltype(tag)>;
     T* dl = dlogits.defined() ? dlogits.data<T>() : nullptr;
     if (logits.is_cuda())
       kernels::softmax_cross_entropy_soft(logits.data<T>(), targets.data<float>(), losses.data<float>(), dl, rows,
-                                          cols, grad_scale, stream_of(logits));
+                                          cols, grad_scale, factor, stream_of(logits));
     else
       kernels::softmax_cross_entropy_soft_ref(logits.data<T>(), targets.data<float>(), losses.data<float>(), dl,
-                                              rows, cols, grad_scale);
+                                              rows, cols, grad_scale, factor);
   });
 }
 

@@ -245,6 +245,45 @@ TEST(SoftmaxCpu, SoftTargetsMatchHardLabelsAndMix) {
                               {1.5f * pv[0] - 0.5f, 1.5f * pv[1] - 0.5f, 1.5f * pv[2] - 0.5f, 0, 0, 0}, 1e-6, 1e-6));
 }
 
+// The loss scale multiplies the gradient before it is rounded to f16: with a gradient scale of
+// 2^-30 every f16 gradient underflows to zero, with a loss scale of 2^24 on top it keeps about the
+// f32 values times 2^-6; the losses do not depend on either.
+TEST(SoftmaxCpu, LossScaleAppliesBeforeF16Rounding) {
+  const std::vector<float> xv = iota(12, -2.0f, 0.37f);
+  Tensor x16 = Tensor::from_vector(xv, {3, 4}).to(DType::f16);
+  Tensor labels = Tensor::from_ints({1, 3, 0}, {3});
+  Tensor targets = Tensor::from_vector({0.2f, 0.8f, 0, 0, 0, 0, 0.5f, 0.5f, 1, 0, 0, 0}, {3, 4});
+  const float tiny = std::ldexp(1.0f, -30);
+  Tensor scale = Tensor::from_vector({std::ldexp(1.0f, 24)}, {1});
+  for (bool soft : {false, true}) {
+    SCOPED_TRACE(soft ? "soft" : "hard");
+    auto run = [&](const Tensor& xs, float gs, const Tensor& ls, Tensor& loss) {
+      Tensor d = Tensor::empty(xs.shape(), xs.dtype());
+      if (soft)
+        softmax_cross_entropy_soft_into(xs, targets, loss, d, gs, ls);
+      else
+        softmax_cross_entropy_into(xs, labels, loss, d, gs, ls);
+      return d.to_vector();
+    };
+    Tensor loss_a = Tensor::empty({3}), loss_b = Tensor::empty({3}), loss_c = Tensor::empty({3});
+    const std::vector<float> exact = run(x16.to(DType::f32), 1.0f, Tensor(), loss_a);
+    const std::vector<float> underflow = run(x16, tiny, Tensor(), loss_b);
+    const std::vector<float> scaled = run(x16, tiny, scale, loss_c);
+    for (float v : underflow) EXPECT_EQ(v, 0.0f);
+    std::vector<float> want(exact.size());
+    for (std::size_t i = 0; i < exact.size(); ++i) want[i] = exact[i] * std::ldexp(1.0f, -6);
+    ASSERT_GT(test::l2_norm(want), 0.0);
+    EXPECT_TRUE(test::all_close(scaled, want, 1e-6, 2e-3));
+    EXPECT_TRUE(test::all_close(loss_b.to_vector(), loss_c.to_vector(), 0, 0));
+    EXPECT_TRUE(test::all_close(loss_a.to_vector(), loss_c.to_vector(), 1e-6, 1e-5));
+  }
+  // The loss scale must be f32 [1] on the logits' device.
+  Tensor losses = Tensor::empty({3}), d = Tensor::empty({3, 4}, DType::f16);
+  EXPECT_TRUE(throws_with<DtypeError>(
+      [&] { softmax_cross_entropy_into(x16, labels, losses, d, 1.0f, Tensor::from_vector({1, 2}, {2})); },
+      {"softmax_cross_entropy", "loss_scale must be f32 with one element"}));
+}
+
 TEST(SoftmaxCpu, ErrorsNameTheOp) {
   Tensor x = Tensor::zeros({2, 3}), losses = Tensor::empty({2}), dl = Tensor::empty({2, 3}), none;
   EXPECT_TRUE(throws_with<ValueError>(

@@ -136,7 +136,8 @@ TEST(PoolGpu, GlobalAveragePool) {
 
 namespace {
 
-enum class SmOp { fwd, log_fwd, bwd, log_bwd, ce, ce_nograd, ce_soft };
+// *_scaled: the gradient scale is 1/64 times a loss scale of 1024 read from device memory.
+enum class SmOp { fwd, log_fwd, bwd, log_bwd, ce, ce_nograd, ce_soft, ce_scaled, ce_soft_scaled };
 
 template <typename T>
 void check_softmax(std::int64_t rows, std::int64_t cols, float spread, int misalign) {
@@ -152,8 +153,11 @@ void check_softmax(std::int64_t rows, std::int64_t cols, float spread, int misal
   DevArray<T> d_x(x, misalign), d_dy(dy, misalign), d_out(n, misalign);
   DevArray<float> d_t(t, misalign), d_loss(rows);
   DevArray<std::int32_t> d_lab(labels);
+  const float loss_scale = 1024.0f;
+  DevArray<float> d_scale(std::vector<float>{loss_scale});
   cudaStream_t s = cuda::current_stream();
-  for (SmOp op : {SmOp::fwd, SmOp::log_fwd, SmOp::bwd, SmOp::log_bwd, SmOp::ce, SmOp::ce_nograd, SmOp::ce_soft}) {
+  for (SmOp op : {SmOp::fwd, SmOp::log_fwd, SmOp::bwd, SmOp::log_bwd, SmOp::ce, SmOp::ce_nograd, SmOp::ce_soft,
+                  SmOp::ce_scaled, SmOp::ce_soft_scaled}) {
     SCOPED_TRACE(static_cast<int>(op));
     std::vector<T> ref(n), y(n);
     std::vector<float> loss_ref(rows);
@@ -179,18 +183,30 @@ void check_softmax(std::int64_t rows, std::int64_t cols, float spread, int misal
       case SmOp::ce_nograd:
         softmax_cross_entropy_ref(x.data(), labels.data(), loss_ref.data(), ref.data(), rows, cols, 0.5f);
         softmax_cross_entropy(d_x.get(), d_lab.get(), d_loss.get(), op == SmOp::ce ? d_out.get() : nullptr, rows,
-                              cols, 0.5f, s);
+                              cols, 0.5f, nullptr, s);
         break;
       case SmOp::ce_soft:
         softmax_cross_entropy_soft_ref(x.data(), t.data(), loss_ref.data(), ref.data(), rows, cols, 0.5f);
-        softmax_cross_entropy_soft(d_x.get(), d_t.get(), d_loss.get(), d_out.get(), rows, cols, 0.5f, s);
+        softmax_cross_entropy_soft(d_x.get(), d_t.get(), d_loss.get(), d_out.get(), rows, cols, 0.5f, nullptr, s);
+        break;
+      case SmOp::ce_scaled:
+        softmax_cross_entropy_ref(x.data(), labels.data(), loss_ref.data(), ref.data(), rows, cols, 1.0f / 64,
+                                  &loss_scale);
+        softmax_cross_entropy(d_x.get(), d_lab.get(), d_loss.get(), d_out.get(), rows, cols, 1.0f / 64,
+                              d_scale.get(), s);
+        break;
+      case SmOp::ce_soft_scaled:
+        softmax_cross_entropy_soft_ref(x.data(), t.data(), loss_ref.data(), ref.data(), rows, cols, 1.0f / 64,
+                                       &loss_scale);
+        softmax_cross_entropy_soft(d_x.get(), d_t.get(), d_loss.get(), d_out.get(), rows, cols, 1.0f / 64,
+                                   d_scale.get(), s);
         break;
     }
     if (op != SmOp::ce_nograd) {
       ASSERT_GT(test::l2_norm(test::floats(ref)), 0.0);
       EXPECT_TRUE(test::all_close(d_out.host_floats(), test::floats(ref), atol, rtol));
     }
-    if (op == SmOp::ce || op == SmOp::ce_nograd || op == SmOp::ce_soft)
+    if (op >= SmOp::ce)
       EXPECT_TRUE(test::all_close(d_loss.host_floats(), loss_ref, 1e-5 * spread, 1e-5));
   }
 }
@@ -233,16 +249,16 @@ TEST(SoftmaxGpu, CrossEntropyEdgeCases) {
   // C = 1: loss and gradient exactly 0. C = 2 with logits 1e4 apart.
   DevArray<float> x1(std::vector<float>{123.5f}), loss(2), d1(1);
   DevArray<std::int32_t> lab0(std::vector<std::int32_t>{0, 1});
-  softmax_cross_entropy(x1.get(), lab0.get(), loss.get(), d1.get(), 1, 1, 1.0f, s);
+  softmax_cross_entropy(x1.get(), lab0.get(), loss.get(), d1.get(), 1, 1, 1.0f, nullptr, s);
   EXPECT_EQ(loss.host()[0], 0.0f);
   EXPECT_EQ(d1.host()[0], 0.0f);
   DevArray<float> x2(std::vector<float>{1e4f, -1e4f, 0.0f, 0.0f}), d2(4);
-  softmax_cross_entropy(x2.get(), lab0.get(), loss.get(), d2.get(), 2, 2, 1.0f, s);
+  softmax_cross_entropy(x2.get(), lab0.get(), loss.get(), d2.get(), 2, 2, 1.0f, nullptr, s);
   EXPECT_TRUE(test::all_close(loss.host(), {0.0f, std::log(2.0f)}, 1e-6, 1e-6));
   EXPECT_TRUE(test::all_close(d2.host(), {0, 0, 0.5f, -0.5f}, 1e-7, 0));
   // A label outside [0, C) yields a NaN loss for its row and leaves the others intact.
   DevArray<std::int32_t> bad(std::vector<std::int32_t>{5, 0});
-  softmax_cross_entropy(x2.get(), bad.get(), loss.get(), d2.get(), 2, 2, 1.0f, s);
+  softmax_cross_entropy(x2.get(), bad.get(), loss.get(), d2.get(), 2, 2, 1.0f, nullptr, s);
   const std::vector<float> l = loss.host();
   EXPECT_TRUE(std::isnan(l[0]));
   EXPECT_NEAR(l[1], std::log(2.0f), 1e-6);
@@ -267,7 +283,7 @@ TEST(SoftmaxGpu, NaNAndMaskedLogitsAsTheReference) {
   softmax_cross_entropy_soft_ref(x.data(), t.data(), loss_ref.data(), d_ref.data(), rows, cols, 1.0f);
   DevArray<float> d_x(x), d_t(t), y(rows * cols), loss(rows), d(rows * cols);
   softmax_forward(d_x.get(), y.get(), rows, cols, false, s);
-  softmax_cross_entropy_soft(d_x.get(), d_t.get(), loss.get(), d.get(), rows, cols, 1.0f, s);
+  softmax_cross_entropy_soft(d_x.get(), d_t.get(), loss.get(), d.get(), rows, cols, 1.0f, nullptr, s);
   EXPECT_TRUE(test::all_close(y.host(), y_ref, 1e-6, 1e-5));
   EXPECT_TRUE(test::all_close(loss.host(), loss_ref, 1e-5, 1e-5));
   EXPECT_TRUE(test::all_close(d.host(), d_ref, 1e-6, 1e-5));

@@ -331,6 +331,38 @@ TEST(NnGrad, MeanSquaredErrorGrad) {
              Tensor::from_vector(rnd(12, -1, 1, kSeed + 1), {3, 4}));
 }
 
+// Every loss multiplies its gradient by the device-side loss scale (here a host tensor on the CPU)
+// on top of grad_scale, and leaves the losses alone.
+TEST(NnGrad, LossScaleMultipliesEveryLossGradient) {
+  const Tensor logits = Tensor::from_vector(rnd(20, -2, 2, kSeed), {4, 5});
+  const Tensor probs = Tensor::from_vector(rnd(20, 0.05f, 1.0f, kSeed + 4), {4, 5});
+  const Tensor sparse = Tensor::from_ints({0, 3, 4, 1}, {4}), dense = probabilities(4, 5, kSeed + 5);
+  const Tensor scale = Tensor::from_vector({256.0f}, {1});
+  struct Case {
+    Loss loss;
+    bool logits;
+    const Tensor& pred;
+    const Tensor& target;
+  };
+  const Case cases[] = {{losses::SparseCategoricalCrossentropy(true), true, logits, sparse},
+                        {losses::CategoricalCrossentropy(true), true, logits, dense},
+                        {losses::SparseCategoricalCrossentropy(), false, probs, sparse},
+                        {losses::CategoricalCrossentropy(), false, probs, dense},
+                        {losses::MeanSquaredError(), false, logits, dense}};
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.loss.name());
+    Tensor l1 = Tensor::empty({4}), l2 = Tensor::empty({4});
+    Tensor d1 = Tensor::empty({4, 5}), d2 = Tensor::empty({4, 5});
+    compute_loss(c.loss, c.pred, c.logits, c.target, l1, d1, 0.25f);
+    compute_loss(c.loss, c.pred, c.logits, c.target, l2, d2, 0.25f, scale);
+    std::vector<float> want = d1.to_vector();
+    for (float& v : want) v *= 256.0f;
+    ASSERT_GT(test::l2_norm(want), 0.0);
+    EXPECT_TRUE(test::all_close(d2.to_vector(), want, 1e-5, 1e-6));
+    EXPECT_TRUE(test::all_close(l2.to_vector(), l1.to_vector(), 0, 0));
+  }
+}
+
 // The whole model: gradients of the mean loss (fused softmax head) with respect to every parameter.
 TEST(NnGrad, ModelFusedSoftmaxHeadGrad) {
   Sequential m("mlp", 3);
