@@ -178,11 +178,13 @@ void gemm_t(const GemmParams& in, const TI* a, const TI* b, TO* c, cudaStream_t 
   run(p, make_args(p, a, b, c), sizeof(TI) == 2, stream, algo, cfg);
 }
 
-// db[j] (+)= sum_i dy[i][j]: 32 columns x 8 row lanes per block, coalesced along the row; large
-// problems split the rows over grid.y and add the partial sums atomically.
+// db[j] (+)= sum_i dy[i][j], deterministically. 32 columns x 8 row lanes per block, coalesced along
+// the row. Large problems split the rows over grid.y: each split writes its partial sums to the
+// workspace ([splits, cols], no atomics) and a second kernel adds them in split order, so the bits
+// depend only on the shape and the device, never on scheduling.
 template <typename T>
-__global__ void __launch_bounds__(256) column_sums_kernel(const T* dy, long long rows, int cols, float* db,
-                                                          bool accumulate, bool atomic) {
+__global__ void __launch_bounds__(256) column_sums_kernel(const T* dy, long long rows, int cols, float* out,
+                                                          bool accumulate) {
   __shared__ float part[8][33];
   const int tx = threadIdx.x % 32, ty = threadIdx.x / 32;
   const int col = blockIdx.x * 32 + tx;
@@ -197,30 +199,59 @@ __global__ void __launch_bounds__(256) column_sums_kernel(const T* dy, long long
     float t = 0.0f;
 #pragma unroll
     for (int i = 0; i < 8; ++i) t += part[i][tx];
-    if (atomic)
-      atomicAdd(db + col, t);
-    else
-      db[col] = accumulate ? db[col] + t : t;
+    // One split: out is db. Several: out is the workspace row of this split.
+    float* o = out + static_cast<long long>(blockIdx.y) * cols + col;
+    *o = accumulate ? *o + t : t;
   }
 }
 
-template <typename T>
-void column_sums_t(const T* dy, std::int64_t rows, std::int64_t cols, float* db, bool accumulate, cudaStream_t stream) {
+// db[j] (+)= sum over s of partial[s][j], in order of s.
+__global__ void __launch_bounds__(256) column_sums_finish_kernel(const float* partial, int splits, int cols,
+                                                                 float* db, bool accumulate) {
+  const int col = blockIdx.x * 256 + threadIdx.x;
+  if (col >= cols) return;
+  float t = 0.0f;
+  for (int s = 0; s < splits; ++s) t += partial[static_cast<long long>(s) * cols + col];
+  db[col] = accumulate ? db[col] + t : t;
+}
+
+// How many row splits keep the device busy: 1 for small problems (one pass, no workspace).
+long long column_sum_splits(std::int64_t rows, std::int64_t cols) {
+  const long long col_blocks = ceil_div<long long>(cols, 32);
+  if (rows < 1024 || col_blocks >= 2 * sm_count()) return 1;
+  return std::min<long long>({ceil_div<long long>(rows, 256), 2 * sm_count() / col_blocks + 1, 65535});
+}
+
+void check_column_sums(std::int64_t rows, std::int64_t cols) {
   TILENET_CHECK(rows >= 0 && cols >= 0 && cols <= (1LL << 31) - 1, ValueError,
-                "column_sums: bad size (rows=", rows, " cols=", cols, ")");
+                "column_sums: bad size (rows=", rows, " cols=", cols, "), expected rows >= 0 and 0 <= cols < 2^31");
+}
+
+template <typename T>
+void column_sums_t(const T* dy, std::int64_t rows, std::int64_t cols, float* db, bool accumulate, cudaStream_t stream,
+                   void* workspace, std::size_t workspace_bytes) {
+  check_column_sums(rows, cols);
   if (cols == 0) return;
   TILENET_CHECK(db != nullptr && (rows == 0 || dy != nullptr), ValueError, "column_sums: null pointer (rows=", rows,
                 " cols=", cols, ")");
+  TILENET_CHECK(workspace == nullptr || is_aligned(workspace, 16), ValueError,
+                "column_sums: workspace must be 16-byte aligned");
   const long long col_blocks = ceil_div<long long>(cols, 32);
-  long long splits = 1;
-  if (rows >= 1024 && col_blocks < 2 * sm_count())
-    splits = std::min<long long>({ceil_div<long long>(rows, 256), 2 * sm_count() / col_blocks + 1, 65535});
-  TILENET_CHECK(col_blocks <= (1LL << 31) - 1, ValueError, "column_sums: too many columns");
-  const bool atomic = splits > 1;
-  if (atomic && !accumulate) TILENET_CUDA_CHECK(cudaMemsetAsync(db, 0, cols * sizeof(float), stream));
-  column_sums_kernel<T><<<dim3(static_cast<unsigned>(col_blocks), static_cast<unsigned>(splits)), 256, 0, stream>>>(
-      dy, rows, static_cast<int>(cols), db, accumulate, atomic);
+  // The splits the workspace holds; with too little (or none) the sums take one slower pass.
+  const long long fit = workspace ? static_cast<long long>(workspace_bytes / (sizeof(float) * cols)) : 0;
+  const long long splits = std::max<long long>(1, std::min(column_sum_splits(rows, cols), fit));
+  const dim3 grid(static_cast<unsigned>(col_blocks), static_cast<unsigned>(splits));
+  if (splits == 1) {
+    column_sums_kernel<T><<<grid, 256, 0, stream>>>(dy, rows, static_cast<int>(cols), db, accumulate);
+    check_launch("column_sums", stream);
+    return;
+  }
+  float* partial = static_cast<float*>(workspace);
+  column_sums_kernel<T><<<grid, 256, 0, stream>>>(dy, rows, static_cast<int>(cols), partial, false);
   check_launch("column_sums", stream);
+  column_sums_finish_kernel<<<static_cast<unsigned>(ceil_div<long long>(cols, 256)), 256, 0, stream>>>(
+      partial, static_cast<int>(splits), static_cast<int>(cols), db, accumulate);
+  check_launch("column_sums (finish)", stream);
 }
 
 }  // namespace
@@ -283,13 +314,19 @@ std::vector<GemmConfigInfo> gemm_configs() {
   return v;
 }
 
+std::size_t column_sums_workspace_bytes(std::int64_t rows, std::int64_t cols) {
+  check_column_sums(rows, cols);
+  if (cols == 0) return 0;
+  const long long splits = column_sum_splits(rows, cols);
+  return splits > 1 ? static_cast<std::size_t>(splits) * static_cast<std::size_t>(cols) * sizeof(float) : 0;
+}
 void column_sums(const float* dy, std::int64_t rows, std::int64_t cols, float* db, bool accumulate,
-                 cudaStream_t stream) {
-  column_sums_t(dy, rows, cols, db, accumulate, stream);
+                 cudaStream_t stream, void* workspace, std::size_t workspace_bytes) {
+  column_sums_t(dy, rows, cols, db, accumulate, stream, workspace, workspace_bytes);
 }
 void column_sums(const half* dy, std::int64_t rows, std::int64_t cols, float* db, bool accumulate,
-                 cudaStream_t stream) {
-  column_sums_t(reinterpret_cast<const __half*>(dy), rows, cols, db, accumulate, stream);
+                 cudaStream_t stream, void* workspace, std::size_t workspace_bytes) {
+  column_sums_t(reinterpret_cast<const __half*>(dy), rows, cols, db, accumulate, stream, workspace, workspace_bytes);
 }
 
 #ifndef TILENET_HAS_SM90A

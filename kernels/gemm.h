@@ -66,10 +66,17 @@ void gemm_cpu(const GemmParams& p, const half* a, const half* b, float* c);
 void gemm_cpu(const GemmParams& p, const half* a, const half* b, half* c);
 
 // Bias gradient: db[j] = sum_i dy[i, j] (accumulate: db[j] += ...). dy: [rows, cols], db: [cols].
+// Deterministic: the same bits for the same inputs on the same device. Tall problems split the rows
+// and sum the splits' partials in order in a device workspace (16-byte aligned) of
+// column_sums_workspace_bytes(rows, cols) bytes (0: one pass needs none; the size depends on the
+// current device's SM count). With a smaller workspace (or none) the split count shrinks to fit,
+// down to one slower pass over all rows; the result stays deterministic, though its rounding
+// depends on the split count.
+std::size_t column_sums_workspace_bytes(std::int64_t rows, std::int64_t cols);
 void column_sums(const float* dy, std::int64_t rows, std::int64_t cols, float* db, bool accumulate,
-                 cudaStream_t stream);
+                 cudaStream_t stream, void* workspace = nullptr, std::size_t workspace_bytes = 0);
 void column_sums(const half* dy, std::int64_t rows, std::int64_t cols, float* db, bool accumulate,
-                 cudaStream_t stream);
+                 cudaStream_t stream, void* workspace = nullptr, std::size_t workspace_bytes = 0);
 void column_sums_ref(const float* dy, std::int64_t rows, std::int64_t cols, float* db, bool accumulate);
 void column_sums_ref(const half* dy, std::int64_t rows, std::int64_t cols, float* db, bool accumulate);
 

@@ -4,6 +4,8 @@
 
 #include <cstdint>
 
+#include "kernels/launch.h"
+#include "tensor/memory.h"
 #include "tensor/op_util.h"
 
 namespace tilenet {
@@ -112,7 +114,12 @@ Tensor matmul(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b) {
   return out;
 }
 
-void column_sums_into(const Tensor& dy, Tensor& db, bool accumulate) {
+std::size_t column_sums_workspace_size(const Shape& dy, Device device) {
+  if (!device.is_cuda() || dy.ndim() < 1) return 0;
+  return kernels::column_sums_workspace_bytes(dy.rows(), dy.cols());
+}
+
+void column_sums_into(const Tensor& dy, Tensor& db, bool accumulate, const Tensor& workspace) {
   const char* op = "column_sums";
   check_defined(dy, op, "dy");
   check_defined(db, op, "db");
@@ -126,10 +133,22 @@ void column_sums_into(const Tensor& dy, Tensor& db, bool accumulate) {
                 dy.shape().str(), ", got ", db.shape().str());
   if (cols == 0) return;
   if (dy.is_cuda()) {
+    const std::size_t need = kernels::column_sums_workspace_bytes(rows, cols);
+    DeviceBuffer owned;
+    void* ws = nullptr;
+    if (need > 0) {
+      if (workspace.defined() && workspace.device() == dy.device() && workspace.nbytes() >= need &&
+          kernels::is_aligned(workspace.raw_data(), 16)) {
+        ws = workspace.raw_data();
+      } else {
+        owned = DeviceBuffer(need, dy.device().index, stream_of(dy));
+        ws = owned.data();
+      }
+    }
     if (dy.dtype() == DType::f32)
-      kernels::column_sums(dy.data<float>(), rows, cols, db.data<float>(), accumulate, stream_of(dy));
+      kernels::column_sums(dy.data<float>(), rows, cols, db.data<float>(), accumulate, stream_of(dy), ws, need);
     else
-      kernels::column_sums(dy.data<half>(), rows, cols, db.data<float>(), accumulate, stream_of(dy));
+      kernels::column_sums(dy.data<half>(), rows, cols, db.data<float>(), accumulate, stream_of(dy), ws, need);
   } else if (dy.dtype() == DType::f32) {
     kernels::column_sums_ref(dy.data<float>(), rows, cols, db.data<float>(), accumulate);
   } else {

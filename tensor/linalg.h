@@ -18,7 +18,12 @@ void matmul_into(const Tensor& a, const Tensor& b, Tensor& out, bool trans_a = f
 // New tensor of a's dtype.
 Tensor matmul(const Tensor& a, const Tensor& b, bool trans_a = false, bool trans_b = false);
 
-// db (f32 [N]) = column sums of dy ([M, N], f32 or f16); += when accumulate.
-void column_sums_into(const Tensor& dy, Tensor& db, bool accumulate = false);
+// db (f32 [N]) = column sums of dy ([M, N], f32 or f16); += when accumulate. Deterministic on
+// both devices. On CUDA, tall dy sums row splits through a device workspace of
+// column_sums_workspace_size(dy.shape(), device) bytes: a CUDA tensor at least that large (16-byte
+// aligned) passed as `workspace` makes the call allocate nothing (as a CUDA graph capture needs);
+// without one it takes a block from the caching allocator.
+std::size_t column_sums_workspace_size(const Shape& dy, Device device);
+void column_sums_into(const Tensor& dy, Tensor& db, bool accumulate = false, const Tensor& workspace = Tensor());
 
 }  // namespace tilenet

@@ -8,7 +8,9 @@
 
 #include <cuda_runtime_api.h>
 
+#include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -271,22 +273,58 @@ TEST(GemmGpu, ColumnSums) {
     DevBuf<half> dh(dy.size());
     TILENET_CUDA_CHECK(cudaMemcpy(d.p, dy.data(), dy.size() * 4, cudaMemcpyHostToDevice));
     TILENET_CUDA_CHECK(cudaMemcpy(dh.p, dyh.data(), dy.size() * 2, cudaMemcpyHostToDevice));
-    for (bool half_in : {false, true})
-      for (bool acc : {false, true}) {
-        std::vector<float> want = init, got(cols);
-        if (!acc) std::fill(want.begin(), want.end(), test::poison_f32());
-        TILENET_CUDA_CHECK(cudaMemcpy(db.p, want.data(), cols * 4, cudaMemcpyHostToDevice));
-        if (half_in) {
-          kernels::column_sums(dh.p, rows, cols, db.p, acc, nullptr);
-          kernels::column_sums_ref(dyh.data(), rows, cols, want.data(), acc);
-        } else {
-          kernels::column_sums(d.p, rows, cols, db.p, acc, nullptr);
-          kernels::column_sums_ref(dy.data(), rows, cols, want.data(), acc);
+    // With the workspace the tall shapes split their rows (two kernels); without it, one pass.
+    const std::size_t ws_bytes = kernels::column_sums_workspace_bytes(rows, cols);
+    DevBuf<float> ws(std::max<std::size_t>(ws_bytes / 4, 1));
+    for (bool with_ws : {false, true})
+      for (bool half_in : {false, true})
+        for (bool acc : {false, true}) {
+          std::vector<float> want = init, got(cols);
+          if (!acc) std::fill(want.begin(), want.end(), test::poison_f32());
+          TILENET_CUDA_CHECK(cudaMemcpy(db.p, want.data(), cols * 4, cudaMemcpyHostToDevice));
+          void* w = with_ws ? ws.p : nullptr;
+          if (half_in) {
+            kernels::column_sums(dh.p, rows, cols, db.p, acc, nullptr, w, ws_bytes);
+            kernels::column_sums_ref(dyh.data(), rows, cols, want.data(), acc);
+          } else {
+            kernels::column_sums(d.p, rows, cols, db.p, acc, nullptr, w, ws_bytes);
+            kernels::column_sums_ref(dy.data(), rows, cols, want.data(), acc);
+          }
+          TILENET_CUDA_CHECK(cudaMemcpy(got.data(), db.p, cols * 4, cudaMemcpyDeviceToHost));
+          EXPECT_TRUE(test::all_equal(got, want))
+              << "half=" << half_in << " accumulate=" << acc << " workspace=" << ws_bytes * with_ws;
         }
-        TILENET_CUDA_CHECK(cudaMemcpy(got.data(), db.p, cols * 4, cudaMemcpyDeviceToHost));
-        EXPECT_TRUE(test::all_equal(got, want)) << "half=" << half_in << " accumulate=" << acc;
-      }
   }
+}
+
+// Non-integer values on a tall problem (a conv bias gradient's shape): the split sums agree with the
+// double reference to rounding and give the same bits on every run (no atomics).
+TEST(GemmGpu, ColumnSumsAreDeterministic) {
+  TILENET_REQUIRE_GPU();
+  const std::int64_t rows = 128 * 27 * 27, cols = 96;
+  const std::size_t ws_bytes = kernels::column_sums_workspace_bytes(rows, cols);
+  EXPECT_GT(ws_bytes, 0u) << "a tall problem should split its rows";
+  const auto dy = test::random_uniform(static_cast<std::size_t>(rows * cols), -1.0f, 1.0f, 21);
+  DevBuf<float> d(dy.size()), db(cols), ws(std::max<std::size_t>(ws_bytes / 4, 1));
+  TILENET_CUDA_CHECK(cudaMemcpy(d.p, dy.data(), dy.size() * 4, cudaMemcpyHostToDevice));
+  std::vector<double> want(cols, 0.0);
+  for (std::int64_t r = 0; r < rows; ++r)
+    for (std::int64_t c = 0; c < cols; ++c) want[c] += dy[r * cols + c];
+  std::vector<float> first(cols), got(cols);
+  for (int run = 0; run < 5; ++run) {
+    kernels::column_sums(d.p, rows, cols, db.p, false, nullptr, ws.p, ws_bytes);
+    TILENET_CUDA_CHECK(cudaMemcpy(got.data(), db.p, cols * 4, cudaMemcpyDeviceToHost));
+    if (run == 0) {
+      first = got;
+      for (std::int64_t c = 0; c < cols; ++c) EXPECT_NEAR(got[c], want[c], 1e-2) << "column " << c;
+    } else {
+      EXPECT_EQ(std::memcmp(got.data(), first.data(), cols * 4), 0) << "run " << run << " differs from run 0";
+    }
+  }
+  // A misaligned workspace is refused with the op's name.
+  EXPECT_THROW(kernels::column_sums(d.p, rows, cols, db.p, false, nullptr,
+                                    reinterpret_cast<char*>(ws.p) + 4, ws_bytes - 4),
+               ValueError);
 }
 
 // Hopper only: one wgmma problem per transpose and configuration; the message names the first

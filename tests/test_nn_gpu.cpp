@@ -266,11 +266,10 @@ TEST(NnGpu, ShortFitLearnsAndIsDeterministic) {
   }
 }
 
-// fit() with each full batch replayed as a captured CUDA graph gives the eager fit's results.
-// The convolutions have no bias: a conv bias gradient is a column sum over N*P*Q >= 1024 rows, which
-// kernels::column_sums splits over blocks with atomicAdd (summation order varies run to run), so two
-// fits would differ in the last bits however the steps are launched. Everything else is
-// deterministic, so graph and eager must agree to rounding.
+// fit() with each full batch replayed as a captured CUDA graph gives the eager fit's results. Every
+// kernel of the step reduces in a fixed order (the conv bias gradients too: a column sum over
+// N*P*Q >= 1024 rows, split over blocks through the arena workspace, no atomics), so graph and eager
+// must agree to rounding.
 TEST(NnGpu, CudaGraphFitMatchesEagerFit) {
   TILENET_REQUIRE_GPU();
   const auto data = test_data::blobs(1000, {12, 12, 3}, 10, 21, 1.0f);
@@ -281,9 +280,9 @@ TEST(NnGpu, CudaGraphFitMatchesEagerFit) {
     for (int graph = 0; graph < 2; ++graph) {
       Sequential m("graph", 4);
       m.add(Input({12, 12, 3}));
-      m.add(Conv2D(16, 3, 1, "same", "relu", /*use_bias=*/false));
+      m.add(Conv2D(16, 3, 1, "same", "relu"));
       m.add(MaxPool2D(2));
-      m.add(Conv2D(24, 3, 2, "same", "relu", /*use_bias=*/false));
+      m.add(Conv2D(24, 3, 2, "same", "relu"));
       m.add(BatchNormalization());
       m.add(AveragePooling2D(2, 1));
       m.add(Flatten());

@@ -1,5 +1,7 @@
 #include "nn/layers/conv.h"
 
+#include <algorithm>
+
 #include "nn/initializers.h"
 #include "tensor/linalg.h"
 #include "tensor/ops.h"
@@ -74,10 +76,16 @@ Shape Conv2D::build_impl(const Shape& in) {
 }
 
 // A workspace per call from the caching allocator would make every CUDA step allocate (and a CUDA
-// graph capture of the step fail): the kernels' scratch comes from the model's arena instead.
+// graph capture of the step fail): the kernels' scratch comes from the model's arena instead, sized
+// for the convolution passes and the bias gradient's column sums alike.
 Tensor Conv2D::conv_workspace(const Tensor& x) {
   if (!x.is_cuda()) return Tensor();
-  return workspace(conv2d_workspace_size(x.shape(), params_[0].shape, opt_, x.dtype()), x.device());
+  std::size_t bytes = conv2d_workspace_size(x.shape(), params_[0].shape, opt_, x.dtype());
+  if (use_bias_) {
+    const Shape y = conv2d_output_shape(x.shape(), params_[0].shape, opt_);
+    bytes = std::max(bytes, column_sums_workspace_size(Shape{y.numel() / filters_, filters_}, x.device()));
+  }
+  return workspace(bytes, x.device());
 }
 
 Tensor Conv2D::forward_impl(const Tensor& x, bool) {
@@ -97,7 +105,8 @@ Tensor Conv2D::backward_impl(const Tensor& dy) {
     g = is_scratch(dy) ? dy : grad_scratch(dy, dy.shape(), dy.dtype());
     relu_backward_into(dy, y_, g);
   }
-  if (use_bias_) column_sums_into(g.reshape({g.numel() / filters_, filters_}), params_[1].grad);
+  if (use_bias_)
+    column_sums_into(g.reshape({g.numel() / filters_, filters_}), params_[1].grad, false, conv_workspace(x_));
   conv2d_backward_filter_into(x_, g, params_[0].grad, opt_, /*accumulate=*/false, conv_workspace(x_));
   if (!needs_input_grad()) return Tensor();
   Tensor dx = grad_scratch(g, x_.shape(), g.dtype());

@@ -91,7 +91,9 @@ Tensor Dense::backward_impl(const Tensor& dy) {
   const std::int64_t rows = g.numel() / units_;
   const Tensor g2 = g.reshape({rows, units_});
   matmul_into(x_.reshape({rows, in_}), g2, params_[0].grad, /*trans_a=*/true);
-  if (use_bias_) column_sums_into(g2, params_[1].grad);
+  if (use_bias_)
+    column_sums_into(g2, params_[1].grad, false,
+                     workspace(column_sums_workspace_size(g2.shape(), g2.device()), g2.device()));
   if (!needs_input_grad()) return Tensor();
   Tensor dx = grad_scratch(g, x_.shape(), g.dtype());
   Tensor dx2 = dx.reshape({rows, in_});
