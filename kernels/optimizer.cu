@@ -36,6 +36,7 @@ struct Workspace {
 
 // Per-step scalars every thread of a block uses.
 struct StepScalars {
+  float lr;     // *lr_p when given (the device-side learning rate), else config.lr
   float gmul;   // inv_scale * clip factor
   float decay;  // lr * weight_decay
   float alpha;  // Adam: lr * sqrt(1 - b2^t) / (1 - b1^t)
@@ -50,10 +51,10 @@ struct Update {
     if (c.weight_decay != 0.0f) p = p - p * s.decay;
     if constexpr (K == OptimizerKind::sgd) {
       if (c.momentum != 0.0f) {
-        s0 = c.momentum * s0 - c.lr * g;
-        p += c.nesterov ? c.momentum * s0 - c.lr * g : s0;
+        s0 = c.momentum * s0 - s.lr * g;
+        p += c.nesterov ? c.momentum * s0 - s.lr * g : s0;
       } else {
-        p -= c.lr * g;
+        p -= s.lr * g;
       }
     } else if constexpr (K == OptimizerKind::adam) {
       s0 += (g - s0) * (1.0f - c.beta1);
@@ -71,7 +72,7 @@ struct Update {
         s2 = c.rho * s2 + (1.0f - c.rho) * g;
         d = s0 - s2 * s2 + c.epsilon;
       }
-      const float inc = c.lr * g / sqrtf(d);
+      const float inc = s.lr * g / sqrtf(d);
       if (c.momentum > 0.0f) {
         s1 = c.momentum * s1 + inc;
         p -= s1;
@@ -89,7 +90,7 @@ __global__ void __launch_bounds__(kThreads)
     optimizer_update_kernel(OptimizerConfig c, float* __restrict__ params, const float* __restrict__ grads,
                             std::int64_t n, float* __restrict__ s0p, float* __restrict__ s1p,
                             float* __restrict__ s2p, const float* inv_scale, const float* skip,
-                            std::int32_t* step, Workspace* ws, bool vec) {
+                            const float* lr_p, std::int32_t* step, Workspace* ws, bool vec) {
   __shared__ StepScalars sc;
   __shared__ int s_skip;
   __shared__ std::int32_t s_t;
@@ -98,11 +99,13 @@ __global__ void __launch_bounds__(kThreads)
     s_t = *step + 1;
     float clip = 1.0f;
     if (c.clipnorm > 0.0f) clip = c.clipnorm / fmaxf(sqrtf(ws->norm_sq), c.clipnorm);
+    const float lr = lr_p ? *lr_p : c.lr;
+    sc.lr = lr;
     sc.gmul = (inv_scale ? *inv_scale : 1.0f) * clip;
-    sc.decay = c.lr * c.weight_decay;
+    sc.decay = lr * c.weight_decay;
     const double b1p = pow(static_cast<double>(c.beta1), static_cast<double>(s_t));
     const double b2p = pow(static_cast<double>(c.beta2), static_cast<double>(s_t));
-    sc.alpha = static_cast<float>(c.lr * sqrt(1.0 - b2p) / (1.0 - b1p));
+    sc.alpha = static_cast<float>(lr * sqrt(1.0 - b2p) / (1.0 - b1p));
   }
   __syncthreads();
   const StepScalars s = sc;
@@ -201,7 +204,7 @@ void launch_update(const OptimizerConfig& c, const OptimizerBuffers& b, Workspac
   optimizer_update_kernel<K><<<grid, kThreads, 0, stream>>>(
       c, b.params, b.grads, b.n, optimizer_slot_used(c, 0) ? b.slot[0] : nullptr,
       optimizer_slot_used(c, 1) ? b.slot[1] : nullptr, optimizer_slot_used(c, 2) ? b.slot[2] : nullptr,
-      b.inv_scale, b.skip, b.step, ws, vec);
+      b.inv_scale, b.skip, b.lr, b.step, ws, vec);
 }
 
 }  // namespace

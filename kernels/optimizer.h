@@ -28,7 +28,8 @@ namespace tilenet::kernels {
 
 enum class OptimizerKind { sgd, adam, rmsprop };
 
-// Hyper-parameters for one step, evaluated on the host (lr from the schedule) and passed by value.
+// Hyper-parameters for one step, evaluated on the host (lr from the schedule) and passed by value;
+// OptimizerBuffers::lr, when set, replaces lr with a value read from memory.
 struct OptimizerConfig {
   OptimizerKind kind = OptimizerKind::sgd;
   float lr = 0.01f;
@@ -56,6 +57,8 @@ struct OptimizerBuffers {
   float* slot[3] = {nullptr, nullptr, nullptr};  // [n] each (see optimizer_slot_count)
   const float* inv_scale = nullptr;  // [1] or null (1)
   const float* skip = nullptr;       // [1] or null (never skip)
+  const float* lr = nullptr;         // [1] or null (config.lr): the learning rate, read from memory
+                                     // by the step (so a CUDA graph replays with a changing lr)
   std::int32_t* step = nullptr;      // [1] applied-step counter; required
   void* workspace = nullptr;         // optimizer_workspace_bytes(), zeroed once before first use;
                                      // launcher only (the reference ignores it)

@@ -52,7 +52,7 @@ void optimizer_step_ref(const OptimizerConfig& c, const OptimizerBuffers& b) {
     clip = static_cast<float>(c.clipnorm / std::fmax(norm, static_cast<double>(c.clipnorm)));
   }
   const std::int32_t t = *b.step + 1;
-  const float lr = c.lr;
+  const float lr = b.lr ? *b.lr : c.lr;
   const float decay = lr * c.weight_decay;
   // Adam's step size: lr * sqrt(1 - b2^t) / (1 - b1^t), in double on the host.
   const double b1p = std::pow(static_cast<double>(c.beta1), t);

@@ -104,7 +104,7 @@ void Sequential::prepare_run(std::int64_t batch, const Tensor& targets, std::int
   if (copts_.mixed_precision && !scaler_) scaler_ = std::make_unique<optim::LossScaler>(device_, copts_.loss_scale);
 }
 
-void Sequential::step(const Tensor& x, const Tensor& y, Tensor& acc) {
+void Sequential::step(const Tensor& x, const Tensor& y, Tensor& acc, const Tensor& lr) {
   const std::int64_t batch = x.dim(0);
   const bool logits = fused_head_ || loss_.from_logits;
   if (!layers_.empty()) layers_.back()->set_emit_logits(fused_head_);
@@ -118,13 +118,14 @@ void Sequential::step(const Tensor& x, const Tensor& y, Tensor& acc) {
   accumulate_metrics(plan_, out, logits, y, losses, acc);
   backward_all(dout);
   if (params_.numel() > 0) {
+    optim::StepControl control;
     if (scaler_) {
       scaler_->check(grads_);
-      optimizer_->step(params_, grads_, scaler_->control());
-      scaler_->update();
-    } else {
-      optimizer_->step(params_, grads_);
+      control = scaler_->control();
     }
+    control.lr = lr;
+    optimizer_->step(params_, grads_, control);
+    if (scaler_) scaler_->update();
   }
   if (has_dropout_ && step_counter_.defined())
     kernels::advance_step_counter(static_cast<std::uint64_t*>(step_counter_.raw_data()),
@@ -217,7 +218,8 @@ History Sequential::fit(Dataset train, const FitOptions& o) {
   History h;
   if (!fit_acc_.defined()) fit_acc_ = make_accumulator(2 + kernels::kMaxMetrics, device_);
   Tensor acc = fit_acc_;
-  const bool graphs = copts_.cuda_graph && device_.is_cuda() && !optimizer_->schedule();
+  // Graph steps read the learning rate from device memory, so schedules and LR callbacks apply.
+  const bool graphs = copts_.cuda_graph && device_.is_cuda();
   // A graph bakes in host values its key does not cover: the dropout seed (o.seed), the optimizer's
   // hyper-parameters and clipnorm (load_checkpoint, set_clipnorm between fits). Capture afresh.
   invalidate_graph();

@@ -66,8 +66,8 @@ struct CompileOptions {
   bool mixed_precision = false;
   optim::LossScaleOptions loss_scale = {};
   // CUDA: replay each full training batch of fit() as a captured CUDA graph (nn/step_graph.h). The
-  // results equal the eager steps'. A replay bakes the learning rate in, so optimizers with an
-  // attached per-step schedule always run eagerly.
+  // results equal the eager steps'. The replayed optimizer step reads its learning rate from a
+  // device scalar written before each launch, so schedules and LR callbacks apply as in eager steps.
   bool cuda_graph = false;
 };
 
@@ -191,7 +191,8 @@ class Sequential {
   // Sizes the loss buffer for `batch` rows, resolves the metric plan and the fused softmax head;
   // train_batch > 0 also reserves the gradient arena for training batches of that size.
   void prepare_run(std::int64_t batch, const Tensor& targets, std::int64_t train_batch);
-  void step(const Tensor& x, const Tensor& y, Tensor& acc);
+  // lr: when defined, the optimizer reads the learning rate from it (optim::StepControl::lr).
+  void step(const Tensor& x, const Tensor& y, Tensor& acc, const Tensor& lr = Tensor());
   // step() through a captured CUDA graph when possible (full batches, warm buffers), else eagerly.
   void graph_step(const Tensor& x, const Tensor& y, Tensor& acc);
   std::uint64_t buffer_generation() const;

@@ -80,18 +80,20 @@ void Sequential::graph_step(const Tensor& x, const Tensor& y, Tensor& acc) {
   }
   stage_x_.copy_from(x);  // device to device, queued: no host wait
   stage_y_.copy_from(y);
-  const StepGraphKey key{optimizer_->learning_rate(), x.dim(0), gen, acc.raw_data()};
+  // This step's learning rate (the schedule's), written to the device scalar the graph reads.
+  const Tensor lr = optimizer_->stage_learning_rate(device_);
+  const StepGraphKey key{x.dim(0), gen, acc.raw_data(), lr.raw_data()};
   if (!graph_) graph_ = std::make_unique<StepGraph>();
   if (!graph_->ready() || !(graph_->key() == key)) {
     half_dirty_ = true;  // the captured step must refresh the f16 weights every replay
     const std::uint64_t host_step = run_.step;
     // The capture ran step()'s host code once (the optimizer counted this step there).
-    const bool ok = graph_->capture(stream, device_.index, key, [&] { step(stage_x_, stage_y_, acc); });
+    const bool ok = graph_->capture(stream, device_.index, key, [&] { step(stage_x_, stage_y_, acc, lr); });
     run_.step = host_step;
     if (!ok) {
       graph_failed_ = true;
       std::cerr << "tilenet: CUDA graph capture of the training step failed; running steps eagerly\n";
-      step(x, y, acc);
+      step(x, y, acc, lr);
       return;
     }
   } else {

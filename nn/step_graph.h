@@ -5,7 +5,9 @@
 // is thrown away when the captured step allocated device memory (a pointer the graph would bake
 // but the cache could hand to someone else), when any call failed under capture, or when nothing
 // was captured; the caller then runs the step eagerly. A graph is replayed only while its key
-// (learning rate, batch, buffer generation, accumulator) is unchanged.
+// (batch, buffer generation, accumulator) is unchanged. The learning rate is not part of it: the
+// captured optimizer step reads it from a device scalar written before every launch
+// (optim::Optimizer::stage_learning_rate), so per-step schedules keep one graph.
 #pragma once
 
 #include <cuda_runtime_api.h>
@@ -16,12 +18,12 @@
 namespace tilenet::nn {
 
 struct StepGraphKey {
-  float lr = 0.0f;
   std::int64_t batch = 0;
   std::uint64_t generation = 0;
   const void* acc = nullptr;
+  const void* lr = nullptr;  // the device scalar the captured step reads its learning rate from
   bool operator==(const StepGraphKey& o) const {
-    return lr == o.lr && batch == o.batch && generation == o.generation && acc == o.acc;
+    return batch == o.batch && generation == o.generation && acc == o.acc && lr == o.lr;
   }
 };
 

@@ -70,10 +70,12 @@ void FusedOptimizer::step(Tensor& params, const Tensor& grads, const StepControl
                 grads.shape().str(), " differ in size");
   check_scalar(control.inv_scale, "StepControl::inv_scale", params, op);
   check_scalar(control.skip, "StepControl::skip", params, op);
+  check_scalar(control.lr, "StepControl::lr", params, op);
   ensure_state(params);
 
   kernels::OptimizerConfig c = config_;
-  c.lr = next_learning_rate();
+  // With StepControl::lr the kernel reads the rate stage_learning_rate() wrote (lr_ is that value).
+  c.lr = control.lr.defined() ? lr_ : next_learning_rate();
   c.clipnorm = clipnorm_;
   kernels::OptimizerBuffers b;
   b.params = params.data<float>();
@@ -82,6 +84,7 @@ void FusedOptimizer::step(Tensor& params, const Tensor& grads, const StepControl
   for (int s = 0; s < 3; ++s) b.slot[s] = slots_[s].defined() ? slots_[s].data<float>() : nullptr;
   b.inv_scale = control.inv_scale.defined() ? control.inv_scale.data<float>() : nullptr;
   b.skip = control.skip.defined() ? control.skip.data<float>() : nullptr;
+  b.lr = control.lr.defined() ? control.lr.data<float>() : nullptr;
   b.step = step_.data<std::int32_t>();
   if (params.is_cuda()) {
     b.workspace = workspace_.raw_data();

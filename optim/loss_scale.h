@@ -36,7 +36,7 @@ class LossScaler {
   const Tensor& inv_scale() const { return inv_scale_t_; }
   const Tensor& skip() const { return skip_t_; }
   // What the optimizer reads: inv_scale and skip.
-  StepControl control() const { return {inv_scale_t_, skip_t_}; }
+  StepControl control() const { return {inv_scale_t_, skip_t_, Tensor()}; }
 
   // t *= scale (f32 or f16, on this scaler's device). Prefer handing scale() to the loss kernel
   // (tensor/softmax.h, nn::compute_loss): scaling an f16 gradient after it was rounded loses the

@@ -2,6 +2,8 @@
 
 #include <cmath>
 
+#include "tensor/ops.h"
+
 namespace tilenet::optim {
 
 Optimizer::Optimizer(float lr) : lr_(lr) {
@@ -36,6 +38,12 @@ float Optimizer::next_learning_rate() {
     lr_ = lr;
   }
   return lr_;
+}
+
+Tensor Optimizer::stage_learning_rate(Device device) {
+  if (!lr_staged_.defined() || lr_staged_.device() != device) lr_staged_ = Tensor::empty({1}, DType::f32, device);
+  fill_(lr_staged_, next_learning_rate());
+  return lr_staged_;
 }
 
 }  // namespace tilenet::optim

@@ -37,6 +37,9 @@ struct StepControl {
   Tensor inv_scale;  // f32 [1] on the params' device: every gradient is multiplied by it (1/loss_scale)
   Tensor skip;       // f32 [1]: when nonzero (a gradient was inf/nan) the whole update is skipped,
                      // including the step counter used for bias correction
+  Tensor lr;         // f32 [1]: the step reads its learning rate from here instead of taking the
+                     // schedule's value by value (Optimizer::stage_learning_rate fills it), so a step
+                     // captured in a CUDA graph follows a schedule when replayed
 };
 
 class Optimizer {
@@ -64,6 +67,11 @@ class Optimizer {
   // (nn/step_graph.h). Keeps iterations() >= the device's applied-step count, which checkpoints
   // (load_state) require.
   void count_replayed_step() { ++iterations_; }
+  // For a step that reads StepControl::lr: evaluates the learning rate of the next step on the
+  // host (the schedule at iterations(), as step() would) and queues its write into a device scalar
+  // on `device`'s current stream (one small kernel, no host wait); returns that scalar. A CUDA
+  // graph captures the step once and this call runs before every replay, outside the graph.
+  Tensor stage_learning_rate(Device device);
   // Clip the global gradient norm to this value before the update; 0 disables.
   void set_clipnorm(float clipnorm);
   float clipnorm() const { return clipnorm_; }
@@ -81,6 +89,7 @@ class Optimizer {
   float clipnorm_ = 0.0f;
   std::int64_t iterations_ = 0;
   std::shared_ptr<const Schedule> schedule_;
+  Tensor lr_staged_;  // stage_learning_rate's scalar
 };
 
 }  // namespace tilenet::optim

@@ -293,7 +293,10 @@ TEST(NnGpu, CudaGraphFitMatchesEagerFit) {
       CompileOptions o;
       o.mixed_precision = mixed;
       o.cuda_graph = graph == 1;
-      m.compile(optim::Adam(1e-3f), "sparse_categorical_crossentropy", {"accuracy"}, o);
+      // A per-step schedule (warm-up, then cosine): replays read each step's rate from the device.
+      optim::Adam adam(1e-3f);
+      adam.set_schedule(std::make_shared<optim::CosineDecay>(1e-3f, 50, 0.1f, 3e-3f, 10));
+      m.compile(adam, "sparse_categorical_crossentropy", {"accuracy"}, o);
       hist[graph] = m.fit(data.x, data.y, {.batch_size = 64, .epochs = 3, .validation_split = 0.1, .verbose = 0});
       // A second fit with another seed: a replay must not reuse the first fit's dropout seed.
       hist[graph] = m.fit(data.x, data.y,
@@ -309,6 +312,7 @@ TEST(NnGpu, CudaGraphFitMatchesEagerFit) {
         std::remove(io::training_state_path(path).c_str());
       }
     }
+    EXPECT_EQ(hist[1].learning_rate, hist[0].learning_rate);
     EXPECT_LT(rel_diff(weights[1], weights[0]), 1e-6);
     EXPECT_NEAR(hist[1]["loss"].back(), hist[0]["loss"].back(), 1e-5);
     EXPECT_NEAR(hist[1]["val_accuracy"].back(), hist[0]["val_accuracy"].back(), 1e-9);

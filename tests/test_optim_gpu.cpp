@@ -88,7 +88,8 @@ class OptimGpu : public ::testing::TestWithParam<std::tuple<std::int64_t, int>> 
 
 }  // namespace
 
-// Four steps: plain, with inv_scale and clipnorm, skipped (garbage grads), plain again.
+// Four steps: plain, with inv_scale and clipnorm, skipped (garbage grads), then with the learning
+// rate read from device memory (OptimizerBuffers::lr; the by-value lr is a decoy).
 TEST_P(OptimGpu, EveryOptimizerMatchesReference) {
   const auto [n, offset] = GetParam();
   if (test::small_mode() && n > 5000) GTEST_SKIP() << "large size skipped in small mode";
@@ -100,13 +101,13 @@ TEST_P(OptimGpu, EveryOptimizerMatchesReference) {
     std::vector<float> hslot[3] = {std::vector<float>(n, 0.0f), std::vector<float>(n, 0.0f), std::vector<float>(n, 0.0f)};
     std::int32_t hstep = 0;
     Dev p(hp, offset), g(std::vector<float>(n), offset), s0(hslot[0], offset), s1(hslot[1], offset),
-        s2(hslot[2], offset), scal({1.0f, 0.0f}, 0);
+        s2(hslot[2], offset), scal({1.0f, 0.0f, 0.0f}, 0);
     DeviceBuffer step(4, 0, s), ws(kernels::optimizer_workspace_bytes(), 0, s);
     TILENET_CUDA_CHECK(cudaMemsetAsync(step.data(), 0, 4, s));
     TILENET_CUDA_CHECK(cudaMemsetAsync(ws.data(), 0, kernels::optimizer_workspace_bytes(), s));
     for (int k = 0; k < 4; ++k) {
       OptimizerConfig c = var.c;
-      float inv_scale = 1.0f, skip = 0.0f;
+      float inv_scale = 1.0f, skip = 0.0f, lr_mem = 0.0f;
       std::vector<float> hg = test::random_uniform(n, -1, 1, test::kSeed + 10 + k);
       if (k == 1) {  // scaled gradients, clipped to a norm below theirs
         inv_scale = 1.0f / 256.0f;
@@ -117,15 +118,21 @@ TEST_P(OptimGpu, EveryOptimizerMatchesReference) {
         skip = 1.0f;
         hg[n / 2] = NAN;
       }
+      if (k == 3) {
+        lr_mem = 0.5f * c.lr;
+        c.lr = 123.0f;
+      }
       g.put(hg);
-      scal.put({inv_scale, skip});
+      scal.put({inv_scale, skip, lr_mem});
       kernels::OptimizerBuffers b;
       b.params = p.ptr, b.grads = g.ptr, b.n = n, b.slot[0] = s0.ptr, b.slot[1] = s1.ptr, b.slot[2] = s2.ptr;
       b.inv_scale = scal.ptr, b.skip = scal.ptr + 1, b.step = step.as<std::int32_t>(), b.workspace = ws.data();
+      b.lr = k == 3 ? scal.ptr + 2 : nullptr;
       kernels::optimizer_step(c, b, s);
       kernels::OptimizerBuffers r = b;
       r.params = hp.data(), r.grads = hg.data(), r.slot[0] = hslot[0].data(), r.slot[1] = hslot[1].data();
       r.slot[2] = hslot[2].data(), r.inv_scale = &inv_scale, r.skip = &skip, r.step = &hstep, r.workspace = nullptr;
+      r.lr = k == 3 ? &lr_mem : nullptr;
       kernels::optimizer_step_ref(c, r);
       SCOPED_TRACE(testing::Message() << "step " << k);
       const double rtol = var.c.kind == OptimizerKind::rmsprop && var.c.centered ? 1e-4 : 2e-5;

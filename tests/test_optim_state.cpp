@@ -94,6 +94,46 @@ TEST(OptimSchedule, OptimizerEvaluatesScheduleAtIterations) {
   EXPECT_FLOAT_EQ(opt.learning_rate(), 0.3f);
 }
 
+// A step reading StepControl::lr (the CUDA-graph path) applies exactly what a step taking the
+// schedule's value does: stage_learning_rate() evaluates the schedule at iterations() each time.
+TEST(OptimSchedule, StagedLearningRateFollowsTheSchedule) {
+  for (const char* name : {"sgd", "adam", "rmsprop"}) {
+    SCOPED_TRACE(name);
+    auto by_value = make_optimizer(name, 0.05f), staged = make_optimizer(name, 0.05f);
+    auto sched = std::make_shared<CosineDecay>(0.05f, 4, 0.1f, 0.1f, 2);
+    by_value->set_schedule(sched);
+    staged->set_schedule(sched);
+    Tensor p1 = vec(test::random_uniform(37, -1.0f, 1.0f, test::kSeed)), p2 = p1.clone();
+    for (int step = 0; step < 7; ++step) {
+      const Tensor g = vec(grads_for(step, 37));
+      by_value->step(p1, g);
+      StepControl control;
+      control.lr = staged->stage_learning_rate(Device::cpu());
+      EXPECT_EQ(control.lr.item(), sched->lr(step)) << "step " << step;
+      EXPECT_EQ(staged->learning_rate(), by_value->learning_rate());
+      staged->step(p2, g, control);
+      ASSERT_TRUE(test::all_equal(p2.to_vector(), p1.to_vector())) << "step " << step;
+    }
+    EXPECT_EQ(staged->iterations(), 7);
+    // The staged value is what the step uses, whatever the schedule says.
+    StepControl control;
+    control.lr = Tensor::from_vector({0.0f}, {1});
+    const std::vector<float> before = p2.to_vector();
+    if (std::string(name) == "sgd") {
+      staged->step(p2, vec(grads_for(9, 37)), control);
+      EXPECT_TRUE(test::all_equal(p2.to_vector(), before)) << "lr 0 must leave the parameters";
+    }
+    // A wrong scalar is refused, naming the field.
+    control.lr = Tensor::from_vector({0.1f, 0.2f}, {2});
+    try {
+      staged->step(p2, vec(grads_for(9, 37)), control);
+      ADD_FAILURE() << "no throw";
+    } catch (const ShapeError& e) {
+      EXPECT_NE(std::string(e.what()).find("StepControl::lr"), std::string::npos) << e.what();
+    }
+  }
+}
+
 TEST(OptimState, RoundTripContinuesBitwise) {
   const std::size_t n = 37;
   const std::vector<float> p0 = test::random_uniform(n, -1.0f, 1.0f, test::kSeed);
