@@ -4,32 +4,15 @@
 #include "kernels/elementwise.h"
 #include "kernels/train_ops.h"
 #include "nn/progress.h"
+#include "nn/run_util.h"
 #include "nn/sequential.h"
 #include "tensor/stream.h"
 
 namespace tilenet::nn {
-namespace {
 
-// Device doubles [n] zeroed on the tensor's stream (f32 storage of twice the words).
-Tensor make_accumulator(int n, Device device) { return Tensor::zeros({2 * static_cast<std::int64_t>(n)}, DType::f32, device); }
-
-// The per-sample shape of a batch: every dimension but the first.
-Shape sample_shape(const Tensor& x) {
-  const std::vector<std::int64_t> d = x.shape().vec();
-  TILENET_CHECK(!d.empty(), ShapeError, "inputs need a batch dimension, got a 0-D tensor");
-  return Shape(std::vector<std::int64_t>(d.begin() + 1, d.end()));
-}
-
-MetricValues to_values(const Logs& logs, const std::vector<std::string>& order) {
-  MetricValues v;
-  for (const std::string& k : order) {
-    auto it = logs.find(k);
-    if (it != logs.end()) v.emplace_back(k, it->second);
-  }
-  return v;
-}
-
-}  // namespace
+using detail::make_accumulator;
+using detail::sample_shape;
+using detail::to_values;
 
 Logs Sequential::evaluate_batches(Dataset& data, std::int64_t batch_size, const std::string& prefix, int verbose) {
   const bool logits = fused_head_ || loss_.from_logits;

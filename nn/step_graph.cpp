@@ -87,12 +87,15 @@ void Sequential::graph_step(const Tensor& x, const Tensor& y, Tensor& acc) {
   if (!graph_->ready() || !(graph_->key() == key)) {
     half_dirty_ = true;  // the captured step must refresh the f16 weights every replay
     const std::uint64_t host_step = run_.step;
+    const std::int64_t iterations = optimizer_->iterations();
     // The capture ran step()'s host code once (the optimizer counted this step there).
     const bool ok = graph_->capture(stream, device_.index, key, [&] { step(stage_x_, stage_y_, acc, lr); });
     run_.step = host_step;
     if (!ok) {
       graph_failed_ = true;
       std::cerr << "tilenet: CUDA graph capture of the training step failed; running steps eagerly\n";
+      // The capture's host code may have counted this step; the eager run below counts it.
+      while (optimizer_->iterations() > iterations) optimizer_->uncount_step();
       step(x, y, acc, lr);
       return;
     }

@@ -67,6 +67,11 @@ class Optimizer {
   // (nn/step_graph.h). Keeps iterations() >= the device's applied-step count, which checkpoints
   // (load_state) require.
   void count_replayed_step() { ++iterations_; }
+  // Takes back the count of a step whose queued work never ran (a CUDA graph capture that failed:
+  // its host code counted the step, and the step then runs eagerly and counts again).
+  void uncount_step() {
+    if (iterations_ > 0) --iterations_;
+  }
   // For a step that reads StepControl::lr: evaluates the learning rate of the next step on the
   // host (the schedule at iterations(), as step() would) and queues its write into a device scalar
   // on `device`'s current stream (one small kernel, no host wait); returns that scalar. A CUDA
