@@ -89,10 +89,11 @@ TEST(BatchNormGpu, MatchesReference) {
     std::int64_t rows, c;
     bool big;
   };
+  // 20000 x 33: scalar channels, a ragged second channel group and many row splits.
   const Case cases[] = {{1, 1, false},        {169, 1, false},        {2 * 27 * 27, 3, false}, {169, 7, false},
                         {4 * 49, 33, false},   {75, 65, false},         {8 * 169, 256, false},   {32 * 196, 64, false},
                         {2, 4096, false},      {100000, 2, false},      {16 * 56 * 56, 256, true},
-                        {8 * 27 * 27, 192, true}};
+                        {8 * 27 * 27, 192, true}, {20000, 33, false}};
   for (const Case& k : cases) {
     if (k.big && test::small_mode()) continue;
     check_batchnorm<float>(k.rows, k.c, 0.0f, 0);
