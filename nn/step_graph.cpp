@@ -96,6 +96,9 @@ void Sequential::graph_step(const Tensor& x, const Tensor& y, Tensor& acc) {
       std::cerr << "tilenet: CUDA graph capture of the training step failed; running steps eagerly\n";
       // The capture's host code may have counted this step; the eager run below counts it.
       while (optimizer_->iterations() > iterations) optimizer_->uncount_step();
+      // A step that threw under capture may have cleared half_dirty_ in refresh_half_weights()
+      // although the captured cast never ran: the eager run must refresh the f16 weights itself.
+      half_dirty_ = true;
       step(x, y, acc, lr);
       return;
     }

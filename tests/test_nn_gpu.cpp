@@ -319,6 +319,51 @@ TEST(NnGpu, CudaGraphFitMatchesEagerFit) {
   }
 }
 
+// An identity layer that throws while its stream is being captured: the capture of the training
+// step fails part-way (after the f16 weight refresh was captured) and fit() runs that step eagerly.
+class ThrowsUnderCapture : public Layer {
+ public:
+  std::string type() const override { return "ThrowsUnderCapture"; }
+
+ protected:
+  Shape build_impl(const Shape& in) override { return in; }
+  Tensor forward_impl(const Tensor& x, bool) override {
+    cudaStreamCaptureStatus status = cudaStreamCaptureStatusNone;
+    TILENET_CUDA_CHECK(cudaStreamIsCapturing(cuda::current_stream(x.device().index), &status));
+    if (status != cudaStreamCaptureStatusNone) throw ValueError("ThrowsUnderCapture: capturing");
+    return x;
+  }
+  Tensor backward_impl(const Tensor& dy) override { return needs_input_grad() ? dy : Tensor(); }
+};
+
+// After a failed capture the eager fallback is the eager fit's step exactly: under mixed precision
+// it refreshes the f16 weights although the failed capture's host code had marked them fresh.
+TEST(NnGpu, FailedGraphCaptureFallsBackToTheEagerStep) {
+  TILENET_REQUIRE_GPU();
+  const auto data = test_data::blobs(256, {16}, 4, 13, 1.0f);
+  for (bool mixed : {false, true}) {
+    SCOPED_TRACE(mixed);
+    std::vector<float> weights[2];
+    for (int graph = 0; graph < 2; ++graph) {
+      Sequential m("fallback", 6);
+      m.add(Input({16}));
+      m.add(Dense(32, "relu"));
+      m.add(ThrowsUnderCapture());
+      m.add(Dense(4, "softmax"));
+      m.to(Device::cuda());
+      CompileOptions o;
+      o.mixed_precision = mixed;
+      o.cuda_graph = graph == 1;
+      m.compile(optim::SGD(0.1f, 0.9f), "sparse_categorical_crossentropy", {"accuracy"}, o);
+      m.fit(data.x, data.y, {.batch_size = 32, .epochs = 2, .verbose = 0});
+      EXPECT_EQ(m.graph_launches(), 0);
+      EXPECT_EQ(m.optimizer().iterations(), 16);
+      weights[graph] = m.parameters().to_vector();
+    }
+    EXPECT_TRUE(test::all_equal(weights[1], weights[0]));
+  }
+}
+
 // A warm training step allocates nothing: every buffer is reused (CUDA-graph friendly).
 TEST(NnGpu, SteadyTrainingStepsDoNotAllocate) {
   TILENET_REQUIRE_GPU();
