@@ -3,7 +3,6 @@
 #include "tensor/conv.h"
 
 #include <algorithm>
-#include <climits>
 
 #include "kernels/conv2d.h"
 #include "kernels/launch.h"
@@ -25,14 +24,8 @@ using kernels::Conv2dShape;
 
 // The kernel shape for input x [N, H, W, C] and filters w [K, R, S, C].
 Conv2dShape conv_shape(const Shape& x, const Shape& w, const Conv2dOptions& opt, const char* op) {
-  TILENET_CHECK(x.ndim() == 4, ShapeError, op, ": input has shape ", x.str(), ", expected 4-D [N, H, W, C]");
-  TILENET_CHECK(w.ndim() == 4, ShapeError, op, ": filters have shape ", w.str(), ", expected 4-D [K, R, S, C]");
-  for (int i = 0; i < 4; ++i) {
-    TILENET_CHECK(x[i] >= 1 && x[i] <= INT_MAX, ShapeError, op, ": input shape ", x.str(),
-                  " has an extent outside [1, 2^31)");
-    TILENET_CHECK(w[i] >= 1 && w[i] <= INT_MAX, ShapeError, op, ": filter shape ", w.str(),
-                  " has an extent outside [1, 2^31)");
-  }
+  detail::check_4d_extents(x, op, "input", "[N, H, W, C]");
+  detail::check_4d_extents(w, op, "filters", "[K, R, S, C]");
   TILENET_CHECK(x[3] == w[3], ShapeError, op, ": input ", x.str(), " has ", x[3], " channels but filters ", w.str(),
                 " expect ", w[3], " (x is [N, H, W, C], w is [K, R, S, C])");
   Conv2dShape sh;

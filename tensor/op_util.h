@@ -3,6 +3,7 @@
 // the matching error type with a message naming the op and the argument.
 #pragma once
 
+#include <climits>
 #include <type_traits>
 
 #include "tensor/stream.h"
@@ -42,6 +43,15 @@ inline void check_like(const Tensor& a, const Tensor& b, const char* op, const c
 inline void check_shape(const Tensor& t, const Shape& expected, const char* op, const char* name) {
   TILENET_CHECK(t.shape() == expected, ShapeError, op, ": ", name, " has shape ", t.shape().str(), ", expected ",
                 expected.str());
+}
+
+// s is 4-D (`layout` names its axes, e.g. "[N, H, W, C]") with every extent in [1, 2^31), as the
+// kernels' int shape structs need. `what` names the operand ("input", "filters").
+inline void check_4d_extents(const Shape& s, const char* op, const char* what, const char* layout) {
+  TILENET_CHECK(s.ndim() == 4, ShapeError, op, ": ", what, " has shape ", s.str(), ", expected 4-D ", layout);
+  for (int i = 0; i < 4; ++i)
+    TILENET_CHECK(s[i] >= 1 && s[i] <= INT_MAX, ShapeError, op, ": ", what, " shape ", s.str(),
+                  " has an extent outside [1, 2^31)");
 }
 
 }  // namespace tilenet::detail

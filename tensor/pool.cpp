@@ -2,7 +2,6 @@
 // cpu -> kernels/pool2d_ref.cpp.
 #include "tensor/pool.h"
 
-#include <climits>
 
 #include "kernels/pool2d.h"
 #include "tensor/op_util.h"
@@ -25,10 +24,7 @@ void check_indices(const Tensor& idx, const Tensor& like, const char* op) {
 }
 
 kernels::Pool2dShape pool_shape(const Shape& x, const Pool2dOptions& opt, const char* op) {
-  TILENET_CHECK(x.ndim() == 4, ShapeError, op, ": input has shape ", x.str(), ", expected 4-D [N, H, W, C]");
-  for (int i = 0; i < 4; ++i)
-    TILENET_CHECK(x[i] >= 1 && x[i] <= INT_MAX, ShapeError, op, ": input shape ", x.str(),
-                  " has an extent outside [1, 2^31)");
+  detail::check_4d_extents(x, op, "input", "[N, H, W, C]");
   kernels::Pool2dShape sh;
   sh.n = static_cast<int>(x[0]);
   sh.h = static_cast<int>(x[1]);

@@ -9,53 +9,33 @@
 
 #include "kernels/conv2d.h"
 #include "tensor/conv.h"
+#include "conv_test_util.h"
 #include "test_util.h"
 
 using namespace tilenet;
 using kernels::Activation;
 using kernels::Conv2dShape;
+using test::conv_shape;
+using test::with_padding;
 
 namespace {
 
-Conv2dShape make(int n, int h, int w, int c, int k, int r, int s, int stride = 1, int pad = 0, int dil = 1) {
-  Conv2dShape sh;
-  sh.n = n;
-  sh.h = h;
-  sh.w = w;
-  sh.c = c;
-  sh.k = k;
-  sh.r = r;
-  sh.s = s;
-  sh.stride_h = sh.stride_w = stride;
-  sh.pad_top = sh.pad_left = sh.pad_bottom = sh.pad_right = pad;
-  sh.dilation_h = sh.dilation_w = dil;
-  return sh;
-}
-
-Conv2dShape asym(Conv2dShape sh, int top, int left, int bottom, int right) {
-  sh.pad_top = top;
-  sh.pad_left = left;
-  sh.pad_bottom = bottom;
-  sh.pad_right = right;
-  return sh;
-}
-
 std::vector<Conv2dShape> cpu_shapes() {
   std::vector<Conv2dShape> v = {
-      make(1, 5, 5, 1, 1, 3, 3),                       // smallest
-      make(2, 13, 13, 3, 7, 3, 3, 1, 1),               // odd C, K
-      make(2, 13, 13, 3, 7, 3, 3, 2, 1),               // stride 2
-      make(1, 17, 15, 5, 6, 1, 1),                     // 1x1 (pointwise fast path)
-      make(2, 9, 9, 8, 4, 1, 1, 2, 0),                 // 1x1 stride 2
-      make(2, 16, 16, 4, 8, 5, 5, 1, 2),               // 5x5 same
-      make(1, 31, 29, 3, 5, 11, 11, 4, 2),             // conv1-like: 11x11 stride 4
-      make(2, 12, 12, 6, 5, 3, 3, 1, 2, 2),            // dilation 2
-      make(1, 10, 11, 2, 3, 2, 3, 3, 5),               // padding 5 > filter, stride 3
-      asym(make(2, 8, 9, 3, 4, 3, 3, 2), 0, 1, 1, 0),  // Keras "same" with stride 2
-      asym(make(1, 7, 7, 4, 3, 4, 2, 1), 2, 0, 1, 3),  // asymmetric everything
-      make(3, 6, 6, 16, 24, 3, 3, 1, 1),               // wider channels
+      conv_shape(1, 5, 5, 1, 1, 3, 3),                       // smallest
+      conv_shape(2, 13, 13, 3, 7, 3, 3, 1, 1),               // odd C, K
+      conv_shape(2, 13, 13, 3, 7, 3, 3, 2, 1),               // stride 2
+      conv_shape(1, 17, 15, 5, 6, 1, 1),                     // 1x1 (pointwise fast path)
+      conv_shape(2, 9, 9, 8, 4, 1, 1, 2, 0),                 // 1x1 stride 2
+      conv_shape(2, 16, 16, 4, 8, 5, 5, 1, 2),               // 5x5 same
+      conv_shape(1, 31, 29, 3, 5, 11, 11, 4, 2),             // conv1-like: 11x11 stride 4
+      conv_shape(2, 12, 12, 6, 5, 3, 3, 1, 2, 2),            // dilation 2
+      conv_shape(1, 10, 11, 2, 3, 2, 3, 3, 5),               // padding 5 > filter, stride 3
+      with_padding(conv_shape(2, 8, 9, 3, 4, 3, 3, 2), 0, 1, 1, 0),  // Keras "same" with stride 2
+      with_padding(conv_shape(1, 7, 7, 4, 3, 4, 2, 1), 2, 0, 1, 3),  // asymmetric everything
+      conv_shape(3, 6, 6, 16, 24, 3, 3, 1, 1),               // wider channels
   };
-  Conv2dShape dil = make(1, 14, 13, 5, 3, 3, 2, 2, 1);
+  Conv2dShape dil = conv_shape(1, 14, 13, 5, 3, 3, 2, 2, 1);
   dil.dilation_h = 2;
   dil.dilation_w = 3;
   v.push_back(dil);
@@ -71,7 +51,7 @@ double atol_for(double k) { return 2e-6 * k + 1e-6; }
 
 TEST(Conv2dRef, ForwardByHand) {
   // 1x3x3x1 input, one 2x2 filter, stride 1, pad 0: y = 2x2.
-  Conv2dShape sh = make(1, 3, 3, 1, 1, 2, 2);
+  Conv2dShape sh = conv_shape(1, 3, 3, 1, 1, 2, 2);
   std::vector<float> x = {1, 2, 3, 4, 5, 6, 7, 8, 9};
   std::vector<float> w = {1, 0, -1, 2};
   std::vector<float> bias = {0.5f};
@@ -80,7 +60,7 @@ TEST(Conv2dRef, ForwardByHand) {
   // y[0,0] = 1*1 + 2*0 + 4*-1 + 5*2 = 7 (+0.5)
   EXPECT_TRUE(test::all_equal(y, {7.5f, 9.5f, 13.5f, 15.5f}));
   // Padding 1 all round, stride 2: y is 2x2; corners see one tap each of the bottom-right weight.
-  Conv2dShape sp = make(1, 3, 3, 1, 1, 2, 2, 2, 1);
+  Conv2dShape sp = conv_shape(1, 3, 3, 1, 1, 2, 2, 2, 1);
   std::vector<float> yp(4);
   kernels::conv2d_forward_ref(sp, x.data(), w.data(), nullptr, yp.data(), Activation::relu);
   // (0,0): only x(0,0)*w(1,1)=2; (0,1): x(0,1)*w(1,0) + x(0,2)*w(1,1) = -2 + 6 = 4;
@@ -89,19 +69,19 @@ TEST(Conv2dRef, ForwardByHand) {
 }
 
 TEST(Conv2dRef, ShapesAndChecks) {
-  Conv2dShape sh = make(128, 224, 224, 3, 64, 11, 11, 4, 2);
+  Conv2dShape sh = conv_shape(128, 224, 224, 3, 64, 11, 11, 4, 2);
   EXPECT_EQ(sh.p(), 55);
   EXPECT_EQ(sh.q(), 55);
   EXPECT_EQ(sh.gemm_m(), 128 * 55 * 55);
   EXPECT_EQ(sh.gemm_k(), 363);
   EXPECT_NO_THROW(kernels::check_conv2d_shape(sh, "t"));
-  EXPECT_THROW(kernels::check_conv2d_shape(make(1, 2, 2, 1, 1, 3, 3), "t"), ShapeError);  // empty output
-  EXPECT_THROW(kernels::check_conv2d_shape(make(1, 4, 4, 0, 1, 3, 3), "t"), ShapeError);
-  EXPECT_THROW(kernels::check_conv2d_shape(make(1, 4, 4, 1, 1, 3, 3, 0), "t"), ValueError);
-  EXPECT_THROW(kernels::check_conv2d_shape(make(1, 4, 4, 1, 1, 3, 3, 1, -1), "t"), ValueError);
-  EXPECT_THROW(kernels::check_conv2d_shape(make(1, 4, 4, 1, 1, 3, 3, 1, 0, 0), "t"), ValueError);
+  EXPECT_THROW(kernels::check_conv2d_shape(conv_shape(1, 2, 2, 1, 1, 3, 3), "t"), ShapeError);  // empty output
+  EXPECT_THROW(kernels::check_conv2d_shape(conv_shape(1, 4, 4, 0, 1, 3, 3), "t"), ShapeError);
+  EXPECT_THROW(kernels::check_conv2d_shape(conv_shape(1, 4, 4, 1, 1, 3, 3, 0), "t"), ValueError);
+  EXPECT_THROW(kernels::check_conv2d_shape(conv_shape(1, 4, 4, 1, 1, 3, 3, 1, -1), "t"), ValueError);
+  EXPECT_THROW(kernels::check_conv2d_shape(conv_shape(1, 4, 4, 1, 1, 3, 3, 1, 0, 0), "t"), ValueError);
   try {
-    kernels::check_conv2d_shape(make(1, 2, 2, 1, 1, 3, 3), "conv2d_forward");
+    kernels::check_conv2d_shape(conv_shape(1, 2, 2, 1, 1, 3, 3), "conv2d_forward");
     FAIL();
   } catch (const ShapeError& e) {
     EXPECT_NE(std::string(e.what()).find("conv2d_forward"), std::string::npos) << e.what();
@@ -112,8 +92,8 @@ TEST(Conv2dRef, ShapesAndChecks) {
 // Central finite differences of L = sum(g * conv(x, w)) in double: exact for a linear map up to
 // rounding, so the tolerance is tight.
 TEST(Conv2dRef, GradBackwardData) {
-  for (const Conv2dShape& sh : {make(2, 5, 6, 3, 2, 3, 3, 1, 1), make(1, 7, 7, 2, 3, 3, 2, 2, 1),
-                                asym(make(1, 6, 5, 2, 2, 3, 3, 2, 0, 2), 1, 2, 0, 1), make(1, 9, 9, 1, 2, 5, 5, 4, 2)}) {
+  for (const Conv2dShape& sh : {conv_shape(2, 5, 6, 3, 2, 3, 3, 1, 1), conv_shape(1, 7, 7, 2, 3, 3, 2, 2, 1),
+                                with_padding(conv_shape(1, 6, 5, 2, 2, 3, 3, 2, 0, 2), 1, 2, 0, 1), conv_shape(1, 9, 9, 1, 2, 5, 5, 4, 2)}) {
     SCOPED_TRACE(label(sh));
     const auto xf = test::random_uniform(sh.x_elems(), -1, 1, test::kSeed);
     const auto wf = test::random_uniform(sh.w_elems(), -1, 1, test::kSeed + 1);
@@ -142,8 +122,8 @@ TEST(Conv2dRef, GradBackwardData) {
 }
 
 TEST(Conv2dRef, GradBackwardFilter) {
-  for (const Conv2dShape& sh : {make(2, 5, 6, 3, 2, 3, 3, 1, 1), make(1, 7, 7, 2, 3, 3, 2, 2, 1),
-                                asym(make(1, 6, 5, 2, 2, 3, 3, 2, 0, 2), 1, 2, 0, 1), make(1, 9, 9, 1, 2, 5, 5, 4, 2)}) {
+  for (const Conv2dShape& sh : {conv_shape(2, 5, 6, 3, 2, 3, 3, 1, 1), conv_shape(1, 7, 7, 2, 3, 3, 2, 2, 1),
+                                with_padding(conv_shape(1, 6, 5, 2, 2, 3, 3, 2, 0, 2), 1, 2, 0, 1), conv_shape(1, 9, 9, 1, 2, 5, 5, 4, 2)}) {
     SCOPED_TRACE(label(sh));
     const auto xf = test::random_uniform(sh.x_elems(), -1, 1, test::kSeed + 3);
     const auto wf = test::random_uniform(sh.w_elems(), -1, 1, test::kSeed + 4);
@@ -171,7 +151,7 @@ TEST(Conv2dRef, GradBackwardFilter) {
 // The bias gradient of the forward pass (sum of dy over N, P, Q) and ReLU: finite differences of
 // the fused epilogue away from the kink.
 TEST(Conv2dRef, GradBiasThroughFusedEpilogue) {
-  Conv2dShape sh = make(2, 6, 6, 2, 3, 3, 3, 1, 1);
+  Conv2dShape sh = conv_shape(2, 6, 6, 2, 3, 3, 3, 1, 1);
   const auto xf = test::random_uniform(sh.x_elems(), -1, 1, test::kSeed + 6);
   const auto wf = test::random_uniform(sh.w_elems(), -1, 1, test::kSeed + 7);
   std::vector<double> x(xf.begin(), xf.end()), w(wf.begin(), wf.end()), b = {0.3, -0.2, 0.1}, y(sh.y_elems());
@@ -269,7 +249,7 @@ TEST(Conv2dTensor, CpuForwardBackwardMatchKernels) {
   EXPECT_EQ(conv2d_output_shape(x.shape(), w.shape(), opt), (Shape{2, 5, 4, 4}));
   Tensor y = conv2d_forward(x, w, b, opt, Activation::relu);
   ASSERT_EQ(y.shape(), (Shape{2, 5, 4, 4}));
-  Conv2dShape sh = make(2, 9, 8, 3, 4, 3, 3, 2);
+  Conv2dShape sh = conv_shape(2, 9, 8, 3, 4, 3, 3, 2);
   sh.pad_top = 1;
   sh.pad_bottom = 1;
   sh.pad_right = 1;

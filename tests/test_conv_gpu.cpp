@@ -16,6 +16,7 @@
 #include "tensor/conv.h"
 #include "tensor/memory.h"
 #include "tensor/stream.h"
+#include "conv_test_util.h"
 #include "test_util.h"
 
 using namespace tilenet;
@@ -23,30 +24,10 @@ using kernels::Activation;
 using kernels::Conv2dAlgo;
 using kernels::Conv2dPass;
 using kernels::Conv2dShape;
+using test::conv_shape;
+using test::with_padding;
 
 namespace {
-
-Conv2dShape make(int n, int h, int w, int c, int k, int r, int s, int stride = 1, int pad = 0, int dil = 1) {
-  Conv2dShape sh;
-  sh.n = n;
-  sh.h = h;
-  sh.w = w;
-  sh.c = c;
-  sh.k = k;
-  sh.r = r;
-  sh.s = s;
-  sh.stride_h = sh.stride_w = stride;
-  sh.pad_top = sh.pad_left = sh.pad_bottom = sh.pad_right = pad;
-  sh.dilation_h = sh.dilation_w = dil;
-  return sh;
-}
-Conv2dShape asym(Conv2dShape sh, int top, int left, int bottom, int right) {
-  sh.pad_top = top;
-  sh.pad_left = left;
-  sh.pad_bottom = bottom;
-  sh.pad_right = right;
-  return sh;
-}
 
 struct Case {
   std::string name;
@@ -58,36 +39,36 @@ struct Case {
 void PrintTo(const Case& c, std::ostream* os) { *os << c.name; }
 
 std::vector<Case> cases() {
-  Conv2dShape dil = make(1, 14, 13, 8, 16, 3, 2, 2, 1);
+  Conv2dShape dil = conv_shape(1, 14, 13, 8, 16, 3, 2, 2, 1);
   dil.dilation_h = 2;
   dil.dilation_w = 3;
   return {
-      {"alexnet_conv1", make(2, 224, 224, 3, 64, 11, 11, 4, 2), true},
-      {"alexnet_conv2", make(2, 27, 27, 64, 192, 5, 5, 1, 2), true},
-      {"alexnet_conv3", make(2, 13, 13, 192, 384, 3, 3, 1, 1), true},
-      {"alexnet_conv4", make(2, 13, 13, 384, 256, 3, 3, 1, 1), true},
-      {"alexnet_conv5", make(2, 13, 13, 256, 256, 3, 3, 1, 1), true},
-      {"tiny", make(1, 5, 5, 1, 1, 3, 3)},
-      {"c3_k7_13x13_s1", make(2, 13, 13, 3, 7, 3, 3, 1, 1)},
-      {"c3_k7_13x13_s2", make(2, 13, 13, 3, 7, 3, 3, 2, 1)},
-      {"pointwise", make(2, 17, 15, 16, 24, 1, 1)},
-      {"pointwise_s2", make(2, 9, 9, 8, 4, 1, 1, 2, 0)},
-      {"5x5_same", make(2, 16, 16, 8, 16, 5, 5, 1, 2)},
-      {"11x11_s4_smallc", make(1, 31, 29, 3, 5, 11, 11, 4, 2)},
-      {"dilation2", make(2, 12, 12, 16, 8, 3, 3, 1, 2, 2)},
-      {"pad5_s3", make(1, 10, 11, 2, 3, 2, 3, 3, 5)},
-      {"same_s2_asym", asym(make(2, 8, 9, 8, 16, 3, 3, 2), 0, 1, 1, 0)},
-      {"asym_4x2", asym(make(1, 7, 7, 4, 3, 4, 2, 1), 2, 0, 1, 3)},
-      {"batch1_wide", make(1, 20, 20, 64, 72, 3, 3, 1, 1)},
-      {"odd_k7_c32", make(2, 13, 13, 32, 7, 3, 3, 1, 1)},
-      {"ragged_n136", make(3, 11, 11, 40, 136, 3, 3, 1, 1)},
+      {"alexnet_conv1", conv_shape(2, 224, 224, 3, 64, 11, 11, 4, 2), true},
+      {"alexnet_conv2", conv_shape(2, 27, 27, 64, 192, 5, 5, 1, 2), true},
+      {"alexnet_conv3", conv_shape(2, 13, 13, 192, 384, 3, 3, 1, 1), true},
+      {"alexnet_conv4", conv_shape(2, 13, 13, 384, 256, 3, 3, 1, 1), true},
+      {"alexnet_conv5", conv_shape(2, 13, 13, 256, 256, 3, 3, 1, 1), true},
+      {"tiny", conv_shape(1, 5, 5, 1, 1, 3, 3)},
+      {"c3_k7_13x13_s1", conv_shape(2, 13, 13, 3, 7, 3, 3, 1, 1)},
+      {"c3_k7_13x13_s2", conv_shape(2, 13, 13, 3, 7, 3, 3, 2, 1)},
+      {"pointwise", conv_shape(2, 17, 15, 16, 24, 1, 1)},
+      {"pointwise_s2", conv_shape(2, 9, 9, 8, 4, 1, 1, 2, 0)},
+      {"5x5_same", conv_shape(2, 16, 16, 8, 16, 5, 5, 1, 2)},
+      {"11x11_s4_smallc", conv_shape(1, 31, 29, 3, 5, 11, 11, 4, 2)},
+      {"dilation2", conv_shape(2, 12, 12, 16, 8, 3, 3, 1, 2, 2)},
+      {"pad5_s3", conv_shape(1, 10, 11, 2, 3, 2, 3, 3, 5)},
+      {"same_s2_asym", with_padding(conv_shape(2, 8, 9, 8, 16, 3, 3, 2), 0, 1, 1, 0)},
+      {"asym_4x2", with_padding(conv_shape(1, 7, 7, 4, 3, 4, 2, 1), 2, 0, 1, 3)},
+      {"batch1_wide", conv_shape(1, 20, 20, 64, 72, 3, 3, 1, 1)},
+      {"odd_k7_c32", conv_shape(2, 13, 13, 32, 7, 3, 3, 1, 1)},
+      {"ragged_n136", conv_shape(3, 11, 11, 40, 136, 3, 3, 1, 1)},
       {"dilation_2x3_s2", dil},
-      {"multi_ktile", make(4, 28, 28, 64, 128, 3, 3, 1, 1)},
-      {"s2_c32", make(4, 28, 28, 32, 64, 3, 3, 2, 1)},
-      {"tinyc_dgrad_s2", make(2, 19, 17, 3, 16, 5, 5, 2, 2)},     // the GEMM + col2im path
-      {"tinyc_dgrad_dil2", make(1, 12, 13, 4, 8, 3, 3, 1, 2, 2)},
-      {"misaligned", make(2, 13, 13, 16, 24, 3, 3, 1, 1), false, 1},
-      {"misaligned_s2", make(2, 12, 11, 8, 16, 3, 3, 2, 1), false, 3},
+      {"multi_ktile", conv_shape(4, 28, 28, 64, 128, 3, 3, 1, 1)},
+      {"s2_c32", conv_shape(4, 28, 28, 32, 64, 3, 3, 2, 1)},
+      {"tinyc_dgrad_s2", conv_shape(2, 19, 17, 3, 16, 5, 5, 2, 2)},     // the GEMM + col2im path
+      {"tinyc_dgrad_dil2", conv_shape(1, 12, 13, 4, 8, 3, 3, 1, 2, 2)},
+      {"misaligned", conv_shape(2, 13, 13, 16, 24, 3, 3, 1, 1), false, 1},
+      {"misaligned_s2", conv_shape(2, 12, 11, 8, 16, 3, 3, 2, 1), false, 3},
   };
 }
 
@@ -258,7 +239,7 @@ TEST(Conv2dGpuTensor, MatchesCpuPathAndChecksWorkspace) {
     EXPECT_THROW(conv2d_forward(x.cuda(), w, b, opt), DeviceError);
   }
   // Too small a workspace is refused with the size it needs.
-  Conv2dShape sh = make(1, 8, 8, 3, 4, 3, 3);
+  Conv2dShape sh = conv_shape(1, 8, 8, 3, 4, 3, 3);
   const std::size_t need = kernels::conv2d_workspace_bytes(sh, Conv2dPass::backward_filter, false);
   ASSERT_GT(need, 0u);
   DeviceBuffer a(sh.x_elems() * 4, 0, cuda::current_stream()), g(sh.y_elems() * 4, 0, cuda::current_stream()),
