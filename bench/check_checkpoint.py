@@ -204,7 +204,8 @@ def outputs_of(dump, logits):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--bin", required=True, help="folder with train_mnist")
-    ap.add_argument("--data", required=True, help="MNIST-format IDX folder")
+    ap.add_argument("--data", default=os.environ.get("TILENET_FASHION_MNIST", "/usr/share/datasets/fashion-mnist"),
+                    help="MNIST-format IDX folder (default: $TILENET_FASHION_MNIST or Debian's Fashion-MNIST)")
     ap.add_argument("--model", default="mlp", choices=["mlp", "cnn"])
     ap.add_argument("--device", default="cpu", help="tilenet's device (cpu or cuda)")
     ap.add_argument("--samples", type=int, default=8, help="test images compared")
@@ -214,8 +215,14 @@ def main():
     args = ap.parse_args()
     if torch is None and args.model != "mlp":
         sys.exit("check_checkpoint: the cnn check needs PyTorch")
-    work = args.workdir or tempfile.mkdtemp(prefix="tilenet-ckpt-")
-    os.makedirs(work, exist_ok=True)
+    if not args.workdir:  # a private folder, removed afterwards
+        with tempfile.TemporaryDirectory(prefix="tilenet-ckpt-") as work:
+            return check(args, work)
+    os.makedirs(args.workdir, exist_ok=True)
+    return check(args, args.workdir)
+
+
+def check(args, work):
     result = {"check": "checkpoint", "model": args.model, "device": args.device,
               "torch": torch.__version__ if torch is not None else None}
 

@@ -11,7 +11,8 @@ namespace tilenet::nn {
 bool stdout_is_terminal() { return ::isatty(STDOUT_FILENO) == 1; }
 
 Progbar::Progbar(std::int64_t target, int verbose, std::ostream& os, bool interactive)
-    : target_(target), verbose_(verbose), os_(os), interactive_(interactive) {
+    // Only verbose 1 draws a live bar; verbose 2 prints plain summary lines even on a terminal.
+    : target_(target), verbose_(verbose), os_(os), interactive_(interactive && verbose == 1) {
   start_ = last_ = std::chrono::steady_clock::now();
 }
 

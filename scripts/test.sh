@@ -13,6 +13,7 @@ command -v cmake >/dev/null || pkgs+=(cmake)
 command -v ninja >/dev/null || pkgs+=(ninja-build)
 command -v g++ >/dev/null || pkgs+=(g++)
 command -v git >/dev/null || pkgs+=(git)
+command -v python3 >/dev/null || pkgs+=(python3)  # bench/check_checkpoint.py runs as a test
 for p in libgtest-dev libbenchmark-dev zlib1g-dev dataset-fashion-mnist; do
   dpkg -s "$p" >/dev/null 2>&1 || pkgs+=("$p")
 done
