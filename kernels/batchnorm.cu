@@ -387,7 +387,8 @@ void backward(const T* dy, const T* x, const float* gamma, const float* smean, c
 
 std::size_t batchnorm_workspace_bytes(std::int64_t rows, std::int64_t channels) {
   if (rows < 1 || channels < 1) return 0;
-  // The most any vector width needs: V = 1 has the fewest channel groups, hence the most splits.
+  // The vector width depends on the pointers' alignment, known only at launch, and the split count
+  // depends on the width: size for the largest need over every width that divides C.
   std::size_t most = 0;
   for (int v : {1, 2, 4, 8})
     if (channels % v == 0) most = std::max(most, workspace_floats(rows, channels, v));

@@ -13,6 +13,7 @@
 // 0.49 / 0.47 forward. The unrolled windows are not measured yet.
 #include <cuda_fp16.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "kernels/launch.h"
@@ -183,37 +184,41 @@ __global__ void __launch_bounds__(kMaxThreads) pool_backward_kernel(Pool2dShape 
   }
 }
 
-// y[n, c] = mean over i of x[n, i, c]. Block (32, 8): x walks channel vectors, y row groups.
+// y[n, c] = mean over i of x[n, i, c]. Block (32, 8): x walks channel vectors, y row groups;
+// grid.y strides over the images (grid.y <= 65535, any batch).
 template <typename T, int V>
 __global__ void __launch_bounds__(256) global_avg_forward_kernel(const T* __restrict__ x, T* __restrict__ y,
-                                                                 std::int64_t hw, std::int64_t c) {
+                                                                 std::int64_t n, std::int64_t hw, std::int64_t c) {
   __shared__ float part[8][32][V + 1];
   const std::int64_t cvi = static_cast<std::int64_t>(blockIdx.x) * 32 + threadIdx.x;
   const bool active = cvi * V < c;
-  const T* xn = x + static_cast<std::int64_t>(blockIdx.y) * hw * c + cvi * V;
-  float acc[V];
+  const float inv = 1.0f / static_cast<float>(hw);
+  for (std::int64_t img = blockIdx.y; img < n; img += gridDim.y) {
+    const T* xn = x + img * hw * c + cvi * V;
+    float acc[V];
 #pragma unroll
-  for (int k = 0; k < V; ++k) acc[k] = 0.0f;
-  if (active)
-    for (std::int64_t i = threadIdx.y; i < hw; i += 8) {
-      float v[V];
-      load_floats<T, V>(xn + i * c, v);
+    for (int k = 0; k < V; ++k) acc[k] = 0.0f;
+    if (active)
+      for (std::int64_t i = threadIdx.y; i < hw; i += 8) {
+        float v[V];
+        load_floats<T, V>(xn + i * c, v);
 #pragma unroll
-      for (int k = 0; k < V; ++k) acc[k] += v[k];
+        for (int k = 0; k < V; ++k) acc[k] += v[k];
+      }
+#pragma unroll
+    for (int k = 0; k < V; ++k) part[threadIdx.y][threadIdx.x][k] = acc[k];
+    __syncthreads();
+    if (threadIdx.y == 0 && active) {
+      float out[V];
+#pragma unroll
+      for (int k = 0; k < V; ++k) {
+        float sum = 0.0f;
+        for (int g = 0; g < 8; ++g) sum += part[g][threadIdx.x][k];
+        out[k] = sum * inv;
+      }
+      store_floats<T, V>(y + img * c + cvi * V, out);
     }
-#pragma unroll
-  for (int k = 0; k < V; ++k) part[threadIdx.y][threadIdx.x][k] = acc[k];
-  __syncthreads();
-  if (threadIdx.y == 0 && active) {
-    const float inv = 1.0f / static_cast<float>(hw);
-    float out[V];
-#pragma unroll
-    for (int k = 0; k < V; ++k) {
-      float s = 0.0f;
-      for (int g = 0; g < 8; ++g) s += part[g][threadIdx.x][k];
-      out[k] = s * inv;
-    }
-    store_floats<T, V>(y + static_cast<std::int64_t>(blockIdx.y) * c + cvi * V, out);
+    __syncthreads();  // part[] is rewritten for the next image
   }
 }
 
@@ -313,7 +318,6 @@ void backward(const char* op, bool is_max, const Pool2dShape& sh, const T* dy, c
 
 void check_global(const char* op, std::int64_t n, std::int64_t hw, std::int64_t c) {
   TILENET_CHECK(n >= 1 && hw >= 1 && c >= 1, ShapeError, op, ": extents must be >= 1, got N=", n, " HW=", hw, " C=", c);
-  TILENET_CHECK(n <= 65535, ShapeError, op, ": batch ", n, " exceeds 65535");
 }
 
 template <typename T>
@@ -323,8 +327,9 @@ void gap_forward(const T* x, T* y, std::int64_t n, std::int64_t hw, std::int64_t
   check_ptrs(op, {x, y});
   with_vec(pick_vec(c, sizeof(T), {x, y}), [&](auto vc) {
     constexpr int V = decltype(vc)::value;
-    const dim3 grid(static_cast<unsigned>(ceil_div<std::int64_t>(c / V, 32)), static_cast<unsigned>(n));
-    global_avg_forward_kernel<T, V><<<grid, dim3(32, 8), 0, s>>>(x, y, hw, c);
+    const dim3 grid(static_cast<unsigned>(ceil_div<std::int64_t>(c / V, 32)),
+                    static_cast<unsigned>(std::min<std::int64_t>(n, 65535)));
+    global_avg_forward_kernel<T, V><<<grid, dim3(32, 8), 0, s>>>(x, y, n, hw, c);
   });
   check_launch(op, s);
 }

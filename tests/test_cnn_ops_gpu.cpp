@@ -94,6 +94,8 @@ void check_global_pool(std::int64_t n, std::int64_t hw, std::int64_t c) {
   global_avg_pool_forward_ref(x.data(), y_ref.data(), n, hw, c);
   global_avg_pool_backward_ref(dy.data(), dx_ref.data(), n, hw, c);
   DevArray<T> d_x(x), d_dy(dy), d_y(n * c), d_dx(n * hw * c);
+  d_y.poison();
+  d_dx.poison();
   global_avg_pool_forward(d_x.get(), d_y.get(), n, hw, c, cuda::current_stream());
   global_avg_pool_backward(d_dy.get(), d_dx.get(), n, hw, c, cuda::current_stream());
   EXPECT_TRUE(test::all_close(d_y.host_floats(), test::floats(y_ref), atol, rtol)) << "global avg forward";
@@ -127,7 +129,8 @@ TEST(PoolGpu, MisalignedPointersTakeTheScalarPath) {
 
 TEST(PoolGpu, GlobalAveragePool) {
   TILENET_REQUIRE_GPU();
-  for (auto [n, hw, c] : {std::tuple<int, int, int>{1, 1, 1}, {1, 169, 3}, {2, 49, 33}, {3, 36, 256}, {2, 729, 65}}) {
+  for (auto [n, hw, c] : {std::tuple<int, int, int>{1, 1, 1}, {1, 169, 3}, {2, 49, 33}, {3, 36, 256}, {2, 729, 65},
+                                {70001, 3, 5}}) {  // a batch past grid.y's 65535: the kernel strides over images
     SCOPED_TRACE(std::to_string(n) + "x" + std::to_string(hw) + "x" + std::to_string(c));
     check_global_pool<float>(n, hw, c);
     check_global_pool<half>(n, hw, c);
