@@ -17,9 +17,10 @@ void StepGraph::reset() {
   key_ = StepGraphKey{};
 }
 
-bool StepGraph::capture(cudaStream_t stream, int device, const StepGraphKey& key, const std::function<void()>& step) {
+bool StepGraph::capture(cudaStream_t stream, const StepGraphKey& key, const std::function<void()>& step) {
   reset();
-  const std::uint64_t allocs_before = memory::stats(device).allocations;
+  // This thread's count: allocations by other threads during the capture are not baked into it.
+  const std::uint64_t allocs_before = memory::thread_allocations();
   // Thread-local mode: other threads' unsafe calls do not invalidate this capture.
   if (cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal) != cudaSuccess) {
     cudaGetLastError();
@@ -37,7 +38,7 @@ bool StepGraph::capture(cudaStream_t stream, int device, const StepGraphKey& key
   cudaGetLastError();  // a failed capture leaves an error in the last-error slot, not a sticky one
   std::size_t nodes = 0;
   if (ok && graph && cudaGraphGetNodes(graph, nullptr, &nodes) != cudaSuccess) ok = false;
-  if (memory::stats(device).allocations != allocs_before || nodes == 0) ok = false;
+  if (memory::thread_allocations() != allocs_before || nodes == 0) ok = false;
   if (ok && graph && cudaGraphInstantiate(&exec_, graph, 0) != cudaSuccess) {
     cudaGetLastError();
     exec_ = nullptr;
@@ -89,7 +90,7 @@ void Sequential::graph_step(const Tensor& x, const Tensor& y, Tensor& acc) {
     const std::uint64_t host_step = run_.step;
     const std::int64_t iterations = optimizer_->iterations();
     // The capture ran step()'s host code once (the optimizer counted this step there).
-    const bool ok = graph_->capture(stream, device_.index, key, [&] { step(stage_x_, stage_y_, acc, lr); });
+    const bool ok = graph_->capture(stream, key, [&] { step(stage_x_, stage_y_, acc, lr); });
     run_.step = host_step;
     if (!ok) {
       graph_failed_ = true;

@@ -40,7 +40,7 @@ class StepGraph {
   // Captures the work `step` queues on `stream` (which does NOT run). True when a usable graph was
   // instantiated; false otherwise (the step's work must then be run eagerly). Exceptions thrown
   // by `step` end the capture and are swallowed into `false`.
-  bool capture(cudaStream_t stream, int device, const StepGraphKey& key, const std::function<void()>& step);
+  bool capture(cudaStream_t stream, const StepGraphKey& key, const std::function<void()>& step);
   void launch(cudaStream_t stream);
 
  private:

@@ -155,9 +155,16 @@ class CudaCache {
 
 }  // namespace
 
+namespace {
+thread_local std::uint64_t t_allocations = 0;
+}  // namespace
+
 void* cuda_allocate(std::size_t bytes, int device, cudaStream_t stream) {
-  return CudaCache::instance().allocate(bytes, device, stream);
+  void* p = CudaCache::instance().allocate(bytes, device, stream);
+  ++t_allocations;
+  return p;
 }
+std::uint64_t thread_allocations() { return t_allocations; }
 void cuda_deallocate(void* ptr) { CudaCache::instance().deallocate(ptr); }
 MemoryStats stats(int device) { return CudaCache::instance().stats(device); }
 void reset_peak(int device) { CudaCache::instance().reset_peak(device); }

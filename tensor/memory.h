@@ -28,6 +28,10 @@ void* cuda_allocate(std::size_t bytes, int device, cudaStream_t stream);
 void cuda_deallocate(void* ptr);
 
 MemoryStats stats(int device = 0);
+// Device allocations served to the calling thread, on any device, since it started. Code that must
+// know whether *it* allocated (a CUDA graph capture) reads this instead of stats(), which other
+// threads' allocations also move.
+std::uint64_t thread_allocations();
 void reset_peak(int device = 0);
 // Frees every cached (unused) block back to the driver.
 void empty_cache(int device = 0);

@@ -6,6 +6,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <thread>
 #include <tuple>
 
 #include "kernels/elementwise.h"
@@ -246,6 +247,22 @@ TEST(MemoryGpu, CachingAllocatorReusesAndCounts) {
   const auto mallocs = freed.cuda_mallocs;
   for (int i = 0; i < 10; ++i) Tensor b = Tensor::empty({1 << 20}, DType::f32, Device::cuda());
   EXPECT_EQ(memory::stats(0).cuda_mallocs, mallocs) << "a steady loop must not call cudaMalloc";
+}
+
+TEST(MemoryGpu, ThreadAllocationsCountOnlyTheCallingThread) {
+  TILENET_REQUIRE_GPU();
+  const std::uint64_t mine = memory::thread_allocations();
+  const std::uint64_t all = memory::stats(0).allocations;
+  std::thread other([] {
+    const std::uint64_t start = memory::thread_allocations();
+    for (int i = 0; i < 3; ++i) Tensor t = Tensor::empty({1000 + i}, DType::f32, Device::cuda());
+    EXPECT_EQ(memory::thread_allocations() - start, 3u);
+  });
+  other.join();
+  EXPECT_EQ(memory::thread_allocations(), mine) << "another thread's allocations were counted here";
+  EXPECT_EQ(memory::stats(0).allocations - all, 3u);
+  { Tensor t = Tensor::empty({7}, DType::f32, Device::cuda()); }
+  EXPECT_EQ(memory::thread_allocations() - mine, 1u);
 }
 
 TEST(MemoryGpu, OutOfMemoryIsTypedAndProcessStaysUsable) {
