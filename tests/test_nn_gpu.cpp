@@ -1,14 +1,12 @@
-// nn/ on CUDA: the training-loop kernels against their CPU references, one training step on the
-// GPU against the same step on the CPU (MLP and small CNN, fp32 and mixed precision), and short
-// fits that must learn. Skips without a GPU (ctest label gpu).
+// nn/ on CUDA: one training step on the GPU against the same step on the CPU (MLP and small CNN,
+// fp32 and mixed precision), short fits that must learn, CUDA-graph steps against eager ones, and
+// steady steps that allocate nothing. Skips without a GPU (ctest label gpu).
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <cstdio>
 #include <string>
 
-#include "kernels/dropout.h"
-#include "kernels/train_ops.h"
 #include "nn/io/training_state.h"
 #include "nn/sequential.h"
 #include "nn_test_data.h"
@@ -20,8 +18,6 @@
 namespace tilenet::nn {
 namespace {
 
-using test::kSeed;
-
 double rel_diff(const std::vector<float>& a, const std::vector<float>& b) {
   double num = 0.0, den = 0.0;
   for (std::size_t i = 0; i < a.size(); ++i) {
@@ -29,136 +25,6 @@ double rel_diff(const std::vector<float>& a, const std::vector<float>& b) {
     den += static_cast<double>(b[i]) * b[i];
   }
   return std::sqrt(num / std::max(den, 1e-30));
-}
-
-// ---------------------------------------------------------------------------------------------
-// Kernels against references
-
-TEST(NnGpuKernels, GatherRowsMatchesReference) {
-  TILENET_REQUIRE_GPU();
-  for (std::int64_t cols : {1, 7, 784}) {
-    SCOPED_TRACE(cols);
-    const std::int64_t rows = 333;
-    const Tensor src = Tensor::from_vector(test::random_uniform(rows * cols, -1, 1, kSeed), {rows, cols});
-    const std::vector<std::int32_t> perm = Dataset::permutation(rows, kSeed, 1);
-    const Tensor idx = Tensor::from_ints(perm, {rows});
-    Tensor ref = Tensor::empty({rows, cols});
-    kernels::gather_rows_ref(src.data<float>(), idx.data<std::int32_t>(), ref.data<float>(), rows, cols);
-    const Tensor dsrc = src.cuda(), didx = idx.cuda();
-    Tensor out = Tensor::full({rows, cols}, NAN, DType::f32, Device::cuda());
-    kernels::gather_rows(dsrc.data<float>(), didx.data<std::int32_t>(), out.data<float>(), rows, cols,
-                         cuda::current_stream());
-    EXPECT_TRUE(test::all_equal(out.to_vector(), ref.to_vector()));
-    Tensor half_out = Tensor::full({rows, cols}, NAN, DType::f16, Device::cuda());
-    kernels::gather_rows(dsrc.data<float>(), didx.data<std::int32_t>(), half_out.data<half>(), rows, cols,
-                         cuda::current_stream());
-    EXPECT_TRUE(test::all_equal(half_out.to_vector(), test::round_to_half(ref.to_vector())));
-  }
-}
-
-TEST(NnGpuKernels, ProbabilityLossesMatchReference) {
-  TILENET_REQUIRE_GPU();
-  const std::int64_t rows = 77, cols = 37;
-  const Tensor p = Tensor::from_vector(test::random_uniform(rows * cols, 1e-9f, 1.0f, kSeed), {rows, cols});
-  const Tensor t = Tensor::from_vector(test::random_uniform(rows * cols, 0.0f, 1.0f, kSeed + 1), {rows, cols});
-  std::vector<std::int32_t> lab(rows);
-  for (std::int64_t i = 0; i < rows; ++i) lab[i] = static_cast<std::int32_t>((i * 7) % cols);
-  const Tensor labels = Tensor::from_ints(lab, {rows});
-  for (int kind = 0; kind < 3; ++kind) {
-    SCOPED_TRACE(kind);
-    Tensor l_ref = Tensor::empty({rows}), d_ref = Tensor::empty({rows, cols});
-    Tensor l_gpu = Tensor::full({rows}, NAN, DType::f32, Device::cuda());
-    Tensor d_gpu = Tensor::full({rows, cols}, NAN, DType::f32, Device::cuda());
-    const Tensor pd = p.cuda(), td = t.cuda(), ld = labels.cuda();
-    kernels::ProbLossArgs a;
-    a.rows = rows;
-    a.cols = cols;
-    a.grad_scale = 0.25f;
-    kernels::ProbLossArgs g = a;
-    if (kind == 0) {
-      a.labels = labels.data<std::int32_t>();
-      g.labels = ld.data<std::int32_t>();
-    } else {
-      a.targets = t.data<float>();
-      g.targets = td.data<float>();
-    }
-    a.losses = l_ref.data<float>();
-    g.losses = l_gpu.data<float>();
-    if (kind < 2) {
-      kernels::crossentropy_probs_ref(a, p.data<float>(), d_ref.data<float>());
-      kernels::crossentropy_probs(g, pd.data<float>(), d_gpu.data<float>(), cuda::current_stream());
-    } else {
-      kernels::mse_loss_ref(a, p.data<float>(), d_ref.data<float>());
-      kernels::mse_loss(g, pd.data<float>(), d_gpu.data<float>(), cuda::current_stream());
-    }
-    EXPECT_GT(test::l2_norm(d_ref.to_vector()), 0.0);
-    EXPECT_TRUE(test::all_close(l_gpu.to_vector(), l_ref.to_vector(), 1e-5, 1e-5));
-    EXPECT_TRUE(test::all_close(d_gpu.to_vector(), d_ref.to_vector(), 1e-5, 1e-4));
-  }
-}
-
-TEST(NnGpuKernels, MetricAccumulationMatchesReference) {
-  TILENET_REQUIRE_GPU();
-  for (std::int64_t cols : {1, 10, 1000}) {
-    SCOPED_TRACE(cols);
-    const std::int64_t rows = 130;
-    std::vector<float> pv = test::random_ints(rows * cols, -3, 3, kSeed);  // many ties on purpose
-    pv[5 * cols] = NAN;
-    const Tensor p = Tensor::from_vector(pv, {rows, cols});
-    std::vector<std::int32_t> lab(rows);
-    for (std::int64_t i = 0; i < rows; ++i) lab[i] = static_cast<std::int32_t>((i * 13) % cols);
-    const Tensor labels = Tensor::from_ints(lab, {rows});
-    const Tensor losses = Tensor::from_vector(test::random_uniform(rows, 0, 2, kSeed + 2), {rows});
-    kernels::MetricArgs a;
-    a.rows = rows;
-    a.cols = cols;
-    a.num_metrics = cols == 1 ? 1 : 3;
-    a.k[0] = 1;
-    a.k[1] = 3;
-    a.k[2] = 5;
-    a.binary_threshold = 0.0f;
-    kernels::MetricArgs g = a;
-    a.losses = losses.data<float>();
-    a.labels = labels.data<std::int32_t>();
-    const Tensor pd = p.cuda(), ld = labels.cuda(), lsd = losses.cuda();
-    g.losses = lsd.data<float>();
-    g.labels = ld.data<std::int32_t>();
-    std::vector<double> ref(6, 1.0);
-    kernels::accumulate_metrics_ref(a, p.data<float>(), ref.data());
-    // Six doubles of 1.0. Every copy goes on tilenet's current stream: it is a non-blocking stream,
-    // so a plain cudaMemcpy (legacy default stream) would not be ordered with the kernel.
-    const cudaStream_t s = cuda::current_stream();
-    Tensor acc = Tensor::empty({12}, DType::f32, Device::cuda());
-    const std::vector<double> ones(6, 1.0);
-    TILENET_CUDA_CHECK(cudaMemcpyAsync(acc.raw_data(), ones.data(), 48, cudaMemcpyHostToDevice, s));
-    kernels::accumulate_metrics(g, pd.data<float>(), static_cast<double*>(acc.raw_data()), s);
-    std::vector<double> got(6);
-    TILENET_CUDA_CHECK(cudaMemcpyAsync(got.data(), acc.raw_data(), 48, cudaMemcpyDeviceToHost, s));
-    TILENET_CUDA_CHECK(cudaStreamSynchronize(s));
-    EXPECT_NEAR(got[0], ref[0], 1e-9);
-    for (int j = 1; j < 6; ++j) EXPECT_EQ(got[j], ref[j]) << "slot " << j;
-  }
-}
-
-TEST(NnGpuKernels, DropoutAtDeviceStepMatchesReference) {
-  TILENET_REQUIRE_GPU();
-  const std::int64_t n = 1003;
-  const Tensor x = Tensor::from_vector(test::random_uniform(n, -1, 1, kSeed), {n});
-  for (std::uint64_t step : {0ull, 1ull, 77ull}) {
-    SCOPED_TRACE(step);
-    Tensor ref = Tensor::empty({n});
-    kernels::dropout_ref(x.data<float>(), ref.data<float>(), n, 0.3f, 1234, step << 32);
-    Tensor counter = Tensor::zeros({2}, DType::i32, Device::cuda());
-    auto* c = static_cast<std::uint64_t*>(counter.raw_data());
-    kernels::set_step_counter(c, step, cuda::current_stream());
-    const Tensor xd = x.cuda();
-    Tensor y = Tensor::full({n}, NAN, DType::f32, Device::cuda());
-    kernels::dropout_at_step(xd.data<float>(), y.data<float>(), n, 0.3f, 1234, c, cuda::current_stream());
-    EXPECT_TRUE(test::all_equal(y.to_vector(), ref.to_vector()));
-    kernels::advance_step_counter(c, cuda::current_stream());
-    const std::vector<std::int32_t> words = counter.to_ints();
-    EXPECT_EQ(static_cast<std::uint64_t>(static_cast<std::uint32_t>(words[0])), step + 1);
-  }
 }
 
 // ---------------------------------------------------------------------------------------------
