@@ -6,6 +6,8 @@
 
 #include <cmath>
 #include <cstdint>
+#include <exception>
+#include <initializer_list>
 #include <limits>
 #include <random>
 #include <string>
@@ -47,5 +49,22 @@ double l2_norm(const std::vector<float>& v);
                                      double rtol);
 // Bitwise equality (NaNs equal only to NaNs).
 ::testing::AssertionResult all_equal(const std::vector<float>& got, const std::vector<float>& ref);
+
+// The exception's message contains every fragment.
+template <typename Exc, typename F>
+::testing::AssertionResult throws_with(F&& f, std::initializer_list<const char*> fragments) {
+  try {
+    f();
+  } catch (const Exc& e) {
+    const std::string msg = e.what();
+    for (const char* frag : fragments)
+      if (msg.find(frag) == std::string::npos)
+        return ::testing::AssertionFailure() << "message \"" << msg << "\" lacks \"" << frag << "\"";
+    return ::testing::AssertionSuccess();
+  } catch (const std::exception& e) {
+    return ::testing::AssertionFailure() << "threw another type: " << e.what();
+  }
+  return ::testing::AssertionFailure() << "did not throw";
+}
 
 }  // namespace tilenet::test
