@@ -14,6 +14,7 @@ namespace {
 
 using detail::by_dtype;
 using detail::check_float;
+using detail::check_matches;
 using detail::check_like;
 using detail::check_shape;
 using detail::stream_of;
@@ -91,12 +92,8 @@ void conv2d_forward_into(const Tensor& x, const Tensor& w, const Tensor& bias, T
                          const Conv2dOptions& opt, kernels::Activation act, const Tensor& workspace_given) {
   const char* op = "conv2d_forward";
   check_float(x, op, "x");
-  check_defined(w, op, "w");
-  check_defined(out, op, "out");
-  check_same_device(x, w, op);
-  check_same_device(x, out, op);
-  check_same_dtype(x, w, op);
-  check_same_dtype(x, out, op);
+  check_matches(x, w, op, "w");
+  check_matches(x, out, op, "out");
   const Conv2dShape sh = conv_shape(x.shape(), w.shape(), opt, op);
   check_shape(out, out_shape(sh), op, "out");
   const float* b = nullptr;
@@ -135,12 +132,8 @@ void conv2d_backward_data_into(const Tensor& dy, const Tensor& w, Tensor& dx, co
                                const Tensor& workspace_given) {
   const char* op = "conv2d_backward_data";
   check_float(dy, op, "dy");
-  check_defined(w, op, "w");
-  check_defined(dx, op, "dx");
-  check_same_device(dy, w, op);
-  check_same_device(dy, dx, op);
-  check_same_dtype(dy, w, op);
-  check_same_dtype(dy, dx, op);
+  check_matches(dy, w, op, "w");
+  check_matches(dy, dx, op, "dx");
   const Conv2dShape sh = conv_shape(dx.shape(), w.shape(), opt, op);
   check_shape(dy, out_shape(sh), op, "dy");
   if (dy.is_cuda()) {
@@ -162,11 +155,9 @@ void conv2d_backward_filter_into(const Tensor& x, const Tensor& dy, Tensor& dw, 
                                  bool accumulate, const Tensor& workspace_given) {
   const char* op = "conv2d_backward_filter";
   check_float(x, op, "x");
-  check_defined(dy, op, "dy");
+  check_matches(x, dy, op, "dy");
   check_float(dw, op, "dw");
-  check_same_device(x, dy, op);
   check_same_device(x, dw, op);
-  check_same_dtype(x, dy, op);
   TILENET_CHECK(dw.dtype() == DType::f32 || dw.dtype() == x.dtype(), DtypeError, op, ": dw must be f32 or ",
                 dtype_name(x.dtype()), " (the inputs' dtype), got ", dtype_name(dw.dtype()));
   const Conv2dShape sh = conv_shape(x.shape(), dw.shape(), opt, op);

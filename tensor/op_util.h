@@ -32,11 +32,16 @@ inline void check_float(const Tensor& t, const char* op, const char* name) {
                 " must be f32 or f16, got ", dtype_name(t.dtype()));
 }
 
-// b is defined and matches a's device, dtype and shape.
-inline void check_like(const Tensor& a, const Tensor& b, const char* op, const char* name) {
+// b is defined and on a's device with a's dtype (its shape is the op's business).
+inline void check_matches(const Tensor& a, const Tensor& b, const char* op, const char* name) {
   check_defined(b, op, name);
   check_same_device(a, b, op);
   check_same_dtype(a, b, op);
+}
+
+// b is defined and matches a's device, dtype and shape.
+inline void check_like(const Tensor& a, const Tensor& b, const char* op, const char* name) {
+  check_matches(a, b, op, name);
   check_same_shape(a, b, op);
 }
 

@@ -15,14 +15,8 @@ using detail::stream_of;
 
 void check_binary(const Tensor& a, const Tensor& b, const Tensor& out, const char* op) {
   check_defined(a, op, "a");
-  check_defined(b, op, "b");
-  check_defined(out, op, "out");
-  check_same_device(a, b, op);
-  check_same_device(a, out, op);
-  check_same_dtype(a, b, op);
-  check_same_dtype(a, out, op);
-  check_same_shape(a, b, op);
-  check_same_shape(a, out, op);
+  detail::check_like(a, b, op, "b");
+  detail::check_like(a, out, op, "out");
 }
 
 void binary_into(kernels::BinaryOp op, const Tensor& a, const Tensor& b, Tensor& out) {
@@ -120,13 +114,8 @@ void mul_into(const Tensor& a, const Tensor& b, Tensor& out) { binary_into(kerne
 void add_bias_into(const Tensor& x, const Tensor& bias, Tensor& out) {
   const char* op = "add_bias";
   check_defined(x, op, "x");
-  check_defined(bias, op, "bias");
-  check_defined(out, op, "out");
-  check_same_device(x, bias, op);
-  check_same_device(x, out, op);
-  check_same_dtype(x, bias, op);
-  check_same_dtype(x, out, op);
-  check_same_shape(x, out, op);
+  detail::check_matches(x, bias, op, "bias");
+  detail::check_like(x, out, op, "out");
   if (x.ndim() == 0 || bias.ndim() != 1 || bias.dim(0) != x.dim(-1))
     throw ShapeError(detail::make_message(op, ": bias has shape ", bias.shape().str(), ", expected (",
                                           x.ndim() ? x.dim(-1) : 0, ",) to match the last dimension of x ",

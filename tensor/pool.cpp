@@ -10,17 +10,9 @@ namespace {
 
 using detail::by_dtype;
 using detail::check_float;
-using detail::check_like;
+using detail::check_matches;
 using detail::check_shape;
 using detail::stream_of;
-
-// `in` holds f32 or f16; `out` is defined on the same device with the same dtype.
-void check_in_out(const Tensor& in, const char* in_name, const Tensor& out, const char* out_name, const char* op) {
-  check_float(in, op, in_name);
-  check_defined(out, op, out_name);
-  check_same_device(in, out, op);
-  check_same_dtype(in, out, op);
-}
 
 void check_indices(const Tensor& idx, const Tensor& like, const char* op) {
   TILENET_CHECK(idx.dtype() == DType::i32, DtypeError, op, ": indices must be i32, got ", dtype_name(idx.dtype()));
@@ -58,7 +50,8 @@ Shape pool2d_output_shape(const Shape& x, const Pool2dOptions& opt) {
 
 void max_pool2d_forward_into(const Tensor& x, Tensor& out, Tensor& indices, const Pool2dOptions& opt) {
   const char* op = "max_pool2d_forward";
-  check_in_out(x, "x", out, "out", op);
+  check_float(x, op, "x");
+  check_matches(x, out, op, "out");
   const kernels::Pool2dShape sh = pool_shape(x.shape(), opt, op);
   check_shape(out, out_shape(sh), op, "out");
   if (indices.defined()) check_indices(indices, out, op);
@@ -76,9 +69,7 @@ void max_pool2d_backward_into(const Tensor& dy, const Tensor& indices, Tensor& d
   const char* op = "max_pool2d_backward";
   check_float(dy, op, "dy");
   check_defined(indices, op, "indices");
-  check_defined(dx, op, "dx");
-  check_same_device(dy, dx, op);
-  check_same_dtype(dy, dx, op);
+  check_matches(dy, dx, op, "dx");
   const kernels::Pool2dShape sh = pool_shape(dx.shape(), opt, op);
   check_shape(dy, out_shape(sh), op, "dy");
   check_indices(indices, dy, op);
@@ -93,7 +84,8 @@ void max_pool2d_backward_into(const Tensor& dy, const Tensor& indices, Tensor& d
 
 void avg_pool2d_forward_into(const Tensor& x, Tensor& out, const Pool2dOptions& opt) {
   const char* op = "avg_pool2d_forward";
-  check_in_out(x, "x", out, "out", op);
+  check_float(x, op, "x");
+  check_matches(x, out, op, "out");
   const kernels::Pool2dShape sh = pool_shape(x.shape(), opt, op);
   check_shape(out, out_shape(sh), op, "out");
   by_dtype(x, [&](auto* tag) {
@@ -107,7 +99,8 @@ void avg_pool2d_forward_into(const Tensor& x, Tensor& out, const Pool2dOptions& 
 
 void avg_pool2d_backward_into(const Tensor& dy, Tensor& dx, const Pool2dOptions& opt) {
   const char* op = "avg_pool2d_backward";
-  check_in_out(dy, "dy", dx, "dx", op);
+  check_float(dy, op, "dy");
+  check_matches(dy, dx, op, "dx");
   const kernels::Pool2dShape sh = pool_shape(dx.shape(), opt, op);
   check_shape(dy, out_shape(sh), op, "dy");
   by_dtype(dy, [&](auto* tag) {
@@ -121,7 +114,8 @@ void avg_pool2d_backward_into(const Tensor& dy, Tensor& dx, const Pool2dOptions&
 
 void global_avg_pool_forward_into(const Tensor& x, Tensor& out) {
   const char* op = "global_avg_pool_forward";
-  check_in_out(x, "x", out, "out", op);
+  check_float(x, op, "x");
+  check_matches(x, out, op, "out");
   TILENET_CHECK(x.ndim() == 4 && x.numel() > 0, ShapeError, op, ": x has shape ", x.shape().str(),
                 ", expected non-empty 4-D [N, H, W, C]");
   check_shape(out, Shape{x.dim(0), x.dim(3)}, op, "out");
@@ -137,7 +131,8 @@ void global_avg_pool_forward_into(const Tensor& x, Tensor& out) {
 
 void global_avg_pool_backward_into(const Tensor& dy, Tensor& dx) {
   const char* op = "global_avg_pool_backward";
-  check_in_out(dy, "dy", dx, "dx", op);
+  check_float(dy, op, "dy");
+  check_matches(dy, dx, op, "dx");
   TILENET_CHECK(dx.ndim() == 4 && dx.numel() > 0, ShapeError, op, ": dx has shape ", dx.shape().str(),
                 ", expected non-empty 4-D [N, H, W, C]");
   check_shape(dy, Shape{dx.dim(0), dx.dim(3)}, op, "dy");
