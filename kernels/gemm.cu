@@ -6,9 +6,7 @@
 #include <cuda_fp16.h>
 
 #include <algorithm>
-#include <array>
 #include <iostream>
-#include <mutex>
 #include <string>
 
 #include "kernels/gemm_args.h"
@@ -23,19 +21,7 @@ namespace {
 
 // Compute capability of the current device as 10 * major + minor (cached per device).
 int device_cc() {
-  static std::array<int, 64> cache{};
-  static std::mutex mu;
-  int dev = 0;
-  TILENET_CUDA_CHECK(cudaGetDevice(&dev));
-  std::lock_guard<std::mutex> lock(mu);
-  if (dev < 0 || dev >= 64) dev = 0;
-  if (cache[dev] == 0) {
-    int major = 0, minor = 0;
-    TILENET_CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev));
-    TILENET_CUDA_CHECK(cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, dev));
-    cache[dev] = major * 10 + minor;
-  }
-  return cache[dev];
+  return device_attribute(cudaDevAttrComputeCapabilityMajor) * 10 + device_attribute(cudaDevAttrComputeCapabilityMinor);
 }
 
 template <typename TI, typename TO>
@@ -81,15 +67,19 @@ int choose_mma_sync(const GemmArgs& g) { return tiles(g, 128, 128) >= sm_count()
 int choose_wmma(const GemmArgs& g) { return tiles(g, 128, 128) >= sm_count() ? 0 : 1; }
 int choose_wgmma(const GemmArgs& g) { return tiles(g, 128, 256) >= sm_count() ? 0 : 1; }
 bool wgmma_usable(const GemmArgs& g, int batch) {
-  return sm90a_kernels_available() && device_cc() == 90 && wgmma_supports(g, batch);
+  // The cached compute capability first: other devices never probe for the sm_90a kernels.
+  return device_cc() == 90 && sm90a_kernels_available() && wgmma_supports(g, batch);
 }
 
 // Whether Auto may use wgmma on the current device: the once-per-device self-check (see
 // kernels/gemm_wgmma_gate.h) on small integers, every transpose and both tile configurations, f32
-// and f16 output. Shape: two M tiles (both consumer warpgroups, a ragged second tile), N past 192
-// so the 256-wide tile reads all four 64-wide B atoms, K ragged and past 6 x 64 so the stage ring of
-// either configuration wraps. About 11 M multiply-adds of CPU reference and 16 small launches.
+// and f16 output, two strided batches. Shape: two M tiles (both consumer warpgroups, a ragged
+// second tile), N past 192 so the 256-wide tile reads all four 64-wide B atoms, K = 13 x 64 - 24
+// (ragged) so the stage ring of either configuration (4 or 6 stages) wraps at least twice and every
+// barrier parity is waited on both ways. About 22 M multiply-adds of CPU reference and 16 small
+// launches. TILENET_DISABLE_WGMMA (kernels/gemm_wgmma_gate.h) turns wgmma off for Auto.
 bool wgmma_allowed_for_auto(cudaStream_t stream) {
+  if (wgmma_disabled_by_environment()) return false;
   int dev = 0;
   TILENET_CUDA_CHECK(cudaGetDevice(&dev));
   WgmmaAutoGate& gate = wgmma_auto_gate();
@@ -102,7 +92,7 @@ bool wgmma_allowed_for_auto(cudaStream_t stream) {
     return false;
   }
   if (capture != cudaStreamCaptureStatusNone) return false;
-  return gate.allowed(dev, [] { return wgmma_self_check(136, 200, 392); }, std::cerr);
+  return gate.allowed(dev, [] { return wgmma_self_check(136, 200, 808, 2); }, std::cerr);
 }
 
 GemmAlgo resolve_auto(const GemmArgs& g, int batch, bool half_in, cudaStream_t stream) {
@@ -130,8 +120,6 @@ int config_count(GemmAlgo algo) {
 
 void run(const GemmParams& p, GemmArgs g, bool half_in, cudaStream_t stream, GemmAlgo algo, int cfg) {
   const char* op = "gemm";
-  TILENET_CHECK(cfg >= -1 && cfg < config_count(algo == GemmAlgo::Auto ? resolve_auto(g, p.batch, half_in, stream) : algo),
-                ValueError, op, ": algorithm ", gemm_algo_name(algo), " has no configuration ", cfg);
   const bool fp32_only = algo == GemmAlgo::RegisterBlocked || algo == GemmAlgo::WarpTiled;
   const bool fp16_only = algo == GemmAlgo::Wmma || algo == GemmAlgo::MmaSync || algo == GemmAlgo::Wgmma;
   TILENET_CHECK(!(half_in && fp32_only), ValueError, op, ": algorithm ", gemm_algo_name(algo),
@@ -150,13 +138,16 @@ void run(const GemmParams& p, GemmArgs g, bool half_in, cudaStream_t stream, Gem
       cfg = -1;
     }
   }
-  if (g.k == 0) algo = GemmAlgo::Naive;  // epilogue only: C = beta * C + bias
-  if (algo == GemmAlgo::Auto) {
-    algo = resolve_auto(g, p.batch, half_in, stream);
-    if (cfg >= config_count(algo)) cfg = -1;
+  // Auto is resolved once (it may run the wgmma self-check); k == 0 never needs it.
+  const GemmAlgo asked = algo;
+  if (algo == GemmAlgo::Auto && g.k > 0) algo = resolve_auto(g, p.batch, half_in, stream);
+  TILENET_CHECK(cfg >= -1 && cfg < config_count(algo), ValueError, op, ": algorithm ", gemm_algo_name(asked),
+                " has no configuration ", cfg);
+  if (g.k == 0) {  // epilogue only: C = beta * C + bias, any width
+    algo = GemmAlgo::Naive;
+    cfg = -1;
   }
-  TILENET_CHECK(ceil_div(g.n, 16) <= 65535 || (algo != GemmAlgo::Naive && algo != GemmAlgo::SmemTiled &&
-                                                algo != GemmAlgo::RegisterBlocked),
+  TILENET_CHECK(ceil_div(g.n, 16) <= 65535 || (algo != GemmAlgo::SmemTiled && algo != GemmAlgo::RegisterBlocked),
                 ValueError, op, ": n=", g.n, " is too wide for the ", gemm_algo_name(algo), " kernel");
   const int batch = p.batch;
   switch (algo) {
@@ -187,7 +178,7 @@ __global__ void __launch_bounds__(256) column_sums_kernel(const T* dy, long long
                                                           bool accumulate) {
   __shared__ float part[8][33];
   const int tx = threadIdx.x % 32, ty = threadIdx.x / 32;
-  const int col = blockIdx.x * 32 + tx;
+  const long long col = static_cast<long long>(blockIdx.x) * 32 + tx;  // cols may approach 2^31
   const long long per = (rows + gridDim.y - 1) / gridDim.y;
   const long long r0 = blockIdx.y * per, r1 = min(rows, r0 + per);
   float s = 0.0f;
@@ -208,7 +199,7 @@ __global__ void __launch_bounds__(256) column_sums_kernel(const T* dy, long long
 // db[j] (+)= sum over s of partial[s][j], in order of s.
 __global__ void __launch_bounds__(256) column_sums_finish_kernel(const float* partial, int splits, int cols,
                                                                  float* db, bool accumulate) {
-  const int col = blockIdx.x * 256 + threadIdx.x;
+  const long long col = static_cast<long long>(blockIdx.x) * 256 + threadIdx.x;
   if (col >= cols) return;
   float t = 0.0f;
   for (int s = 0; s < splits; ++s) t += partial[static_cast<long long>(s) * cols + col];

@@ -29,7 +29,10 @@ enum class GemmAlgo {
   Wmma,             // fp16 Tensor Cores through WMMA, multi-stage cp.async pipeline
   MmaSync,          // fp16 Tensor Cores through mma.sync + ldmatrix, padded shared memory
   Wgmma,            // Hopper (sm_90a): wgmma fed by TMA, fp16. Auto takes it only after a
-                    // once-per-device self-check passed (else mma_sync, with one stderr warning)
+                    // once-per-device self-check passed (else mma_sync, with one stderr warning),
+                    // never with TILENET_DISABLE_WGMMA=1 set. Operands TMA cannot address (not
+                    // 16-byte aligned, ld or batch stride not a multiple of 8) run on MmaSync
+                    // even when Wgmma is asked for.
 };
 const char* gemm_algo_name(GemmAlgo algo);
 // Every algorithm that takes the given input dtype (f16 when `half_inputs`), for tests/benches.

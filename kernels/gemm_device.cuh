@@ -7,11 +7,9 @@
 
 #include <algorithm>
 #include <cstdint>
-#include <mutex>
-#include <set>
-#include <utility>
 
 #include "kernels/gemm_args.h"
+#include "kernels/launch.h"
 #include "tensor/error.h"
 
 namespace tilenet::kernels::gemm_detail {
@@ -36,7 +34,7 @@ __device__ __forceinline__ void load_floats(const float* p, float (&v)[V]) {
 template <int V>
 __device__ __forceinline__ void load_floats(const __half* p, float (&v)[V]) {
   if constexpr (V == 2 || V == 4 || V == 8) {
-    __half2 h[V / 2];
+    alignas(16) __half2 h[V / 2];  // written as one 4/8/16-byte word
     if constexpr (V == 2) *reinterpret_cast<unsigned*>(h) = *reinterpret_cast<const unsigned*>(p);
     if constexpr (V == 4) *reinterpret_cast<uint2*>(h) = *reinterpret_cast<const uint2*>(p);
     if constexpr (V == 8) *reinterpret_cast<uint4*>(h) = *reinterpret_cast<const uint4*>(p);
@@ -64,7 +62,7 @@ __device__ __forceinline__ void store_floats(float* p, const float (&v)[V]) {
 template <int V>
 __device__ __forceinline__ void store_floats(__half* p, const float (&v)[V]) {
   if constexpr (V == 2 || V == 4 || V == 8) {
-    __half2 h[V / 2];
+    alignas(16) __half2 h[V / 2];  // read back as one 4/8/16-byte word
 #pragma unroll
     for (int i = 0; i < V / 2; ++i) h[i] = __floats2half2_rn(v[2 * i], v[2 * i + 1]);
     if constexpr (V == 2) *reinterpret_cast<unsigned*>(p) = *reinterpret_cast<const unsigned*>(h);
@@ -80,13 +78,13 @@ __device__ __forceinline__ float epilogue_one(const GemmArgs& g, float acc, floa
   float v = g.alpha * acc;
   if (g.beta != 0.0f) v = fmaf(g.beta, c_old, v);
   v += bias;
-  return g.relu ? fmaxf(v, 0.0f) : v;
+  return g.relu && v < 0.0f ? 0.0f : v;  // a NaN passes ReLU, as in the references
 }
 
 template <typename TO, int V>
 __device__ __forceinline__ void store_c_typed(const GemmArgs& g, int z, int row, int col, const float (&acc)[V]) {
   TO* c = static_cast<TO*>(g.c) + z * g.sc + static_cast<long long>(row) * g.ldc + col;
-  if (V > 1 && g.c_vec >= V && col + V <= g.n) {
+  if (V > 1 && g.c_vec >= V && col <= g.n - V) {  // (col + V could overflow near 2^31)
     float cv[V], bv[V], out[V];
 #pragma unroll
     for (int i = 0; i < V; ++i) cv[i] = 0.0f, bv[i] = 0.0f;
@@ -98,7 +96,7 @@ __device__ __forceinline__ void store_c_typed(const GemmArgs& g, int z, int row,
   } else {
 #pragma unroll
     for (int i = 0; i < V; ++i) {
-      if (col + i < g.n) {
+      if (i < g.n - col) {
         const float cv = g.beta != 0.0f ? load_in(c, i) : 0.0f;
         const float bv = g.bias ? g.bias[col + i] : 0.0f;
         float out[1] = {epilogue_one(g, acc[i], cv, bv)};
@@ -196,22 +194,11 @@ __device__ __forceinline__ void mma_16816(float (&d)[4], const unsigned (&a)[4],
 
 namespace tilenet::kernels {
 
-// Raises a kernel's dynamic shared-memory limit once per (kernel, device) when it needs more than
-// 48 KB. The memo is keyed by the kernel's address: K is only the kernel's function type, which
-// every configuration and transpose of one algorithm shares (and mma_sync shares with warp_tiled),
-// so a flag per K would skip the attribute for all but the first kernel launched.
+// Raises a kernel's dynamic shared-memory limit where it needs more than 48 KB (once per kernel
+// instance and device: kernels/launch.h's allow_dynamic_smem, keyed by the kernel's address).
 template <typename K>
 void ensure_smem_limit(K* kernel, int bytes) {
-  if (bytes <= 48 * 1024) return;
-  int dev = 0;
-  TILENET_CUDA_CHECK(cudaGetDevice(&dev));
-  static std::mutex mu;
-  static std::set<std::pair<const void*, int>> done;
-  const std::pair<const void*, int> key{reinterpret_cast<const void*>(kernel), dev};
-  std::lock_guard<std::mutex> lock(mu);
-  if (done.count(key) != 0) return;
-  TILENET_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes));
-  done.insert(key);
+  allow_dynamic_smem(reinterpret_cast<const void*>(kernel), static_cast<std::size_t>(bytes));
 }
 
 // Launches `launch(args, batches)` over chunks of at most kMaxGridZ batches.

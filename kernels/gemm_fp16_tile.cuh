@@ -36,7 +36,7 @@ struct Fp16TileLoader {
         cp_async_16(dst, valid > 0 ? src : base, valid * 2);
       } else {
         const bool ok = gr < r_lim;
-        __half h[8];
+        alignas(16) __half h[8];  // stored as one 16-byte word
 #pragma unroll
         for (int e = 0; e < 8; ++e) h[e] = (ok && gc + e < c_lim) ? src[e] : __float2half(0.0f);
         *reinterpret_cast<uint4*>(dst) = *reinterpret_cast<const uint4*>(h);

@@ -41,10 +41,12 @@ void gemm_with_config(const GemmParams& p, const half* a, const half* b, half* c
 GemmAlgo gemm_auto_choice(const GemmParams& p, bool half_inputs);
 
 // Hopper self-check: an m x n x k problem (packed; m, n, k multiples of 8) on small integers for
-// every transpose and wgmma tile configuration, fp32 and fp16 output, computed on the device and
-// compared exactly with the CPU. Returns "" when everything matches, else one line per failing
-// case with the first mismatching (i, j), the value got and the value expected. Synchronises the
-// device. Throws DeviceError when the wgmma path is not available.
-std::string wgmma_self_check(int m, int n, int k);
+// every transpose and wgmma tile configuration, fp32 and fp16 output, `batch` (1 or 2) strided
+// batches, computed on the device and compared exactly with the CPU. Returns "" when everything
+// matches, else one line per failing case with the first mismatching (i, j), the value got and the
+// value expected. Runs on a private stream in relaxed capture mode (safe while another thread
+// captures a graph). Throws DeviceError when the wgmma path is not available, and OutOfMemoryError
+// or CudaError when the check itself cannot run.
+std::string wgmma_self_check(int m, int n, int k, int batch = 1);
 
 }  // namespace tilenet::kernels

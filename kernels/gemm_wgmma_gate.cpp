@@ -1,6 +1,10 @@
 #include "kernels/gemm_wgmma_gate.h"
 
+#include <cstdlib>
+#include <cstring>
 #include <exception>
+
+#include "tensor/error.h"
 
 namespace tilenet::kernels {
 
@@ -20,6 +24,8 @@ bool WgmmaAutoGate::allowed(int device, const Check& check, std::ostream& warn) 
   std::string failure;
   try {
     failure = check();
+  } catch (const OutOfMemoryError&) {
+    return false;  // the check could not run: no verdict yet, the portable path this time
   } catch (const std::exception& e) {
     failure = std::string("the check threw: ") + e.what();
   } catch (...) {
@@ -33,6 +39,11 @@ bool WgmmaAutoGate::allowed(int device, const Check& check, std::ostream& warn) 
   }
   verdicts_[device] = ok;
   return ok;
+}
+
+bool wgmma_disabled_by_environment() {
+  const char* v = std::getenv("TILENET_DISABLE_WGMMA");
+  return v != nullptr && *v != '\0' && std::strcmp(v, "0") != 0;
 }
 
 WgmmaAutoGate& wgmma_auto_gate() {

@@ -17,7 +17,8 @@ namespace tilenet::kernels {
 class WgmmaAutoGate {
  public:
   // Returns "" when the wgmma kernels match the reference, else a description of the failing
-  // case(s), first one first. May throw (a throw counts as a failure).
+  // case(s), first one first. May throw: OutOfMemoryError means the check could not run (no
+  // verdict is kept, the next call tries again); any other throw counts as a failure.
   using Check = std::function<std::string()>;
 
   // The verdict already reached for `device`, if any.
@@ -35,5 +36,10 @@ class WgmmaAutoGate {
 
 // The process-wide gate the CUDA dispatcher (kernels/gemm.cu) consults.
 WgmmaAutoGate& wgmma_auto_gate();
+
+// True when the environment variable TILENET_DISABLE_WGMMA is set to anything but "" or "0":
+// Auto then never picks wgmma (and runs no self-check), a switch for users who meet a wgmma
+// problem the self-check cannot see (a hang or a device fault). Read at every call.
+bool wgmma_disabled_by_environment();
 
 }  // namespace tilenet::kernels

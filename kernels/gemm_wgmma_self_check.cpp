@@ -42,17 +42,42 @@ void compare(const std::vector<float>& got, const std::vector<float>& want, int 
   if (bad) report << " (" << bad << " of " << got.size() << " wrong)\n";
 }
 
+// Relaxed stream-capture mode for this thread while it lives: the check allocates and
+// synchronises, which must not invalidate a graph another thread may be capturing.
+struct RelaxedCaptureMode {
+  cudaStreamCaptureMode mode = cudaStreamCaptureModeRelaxed;
+  RelaxedCaptureMode() { TILENET_CUDA_CHECK(cudaThreadExchangeStreamCaptureMode(&mode)); }
+  ~RelaxedCaptureMode() { cudaThreadExchangeStreamCaptureMode(&mode); }
+  RelaxedCaptureMode(const RelaxedCaptureMode&) = delete;
+  RelaxedCaptureMode& operator=(const RelaxedCaptureMode&) = delete;
+};
+
+// The check's own non-blocking stream: no implicit ordering with the legacy default stream.
+struct OwnStream {
+  cudaStream_t s = nullptr;
+  OwnStream() { TILENET_CUDA_CHECK(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking)); }
+  ~OwnStream() { cudaStreamDestroy(s); }
+  OwnStream(const OwnStream&) = delete;
+  OwnStream& operator=(const OwnStream&) = delete;
+};
+
 }  // namespace
 
-std::string wgmma_self_check(int m, int n, int k) {
+std::string wgmma_self_check(int m, int n, int k, int batch) {
   TILENET_CHECK(sm90a_kernels_available(), DeviceError, "wgmma_self_check: no sm_90a device / build");
-  TILENET_CHECK(m > 0 && n > 0 && k > 0, ValueError, "wgmma_self_check: sizes must be positive (m=", m, " n=", n,
-                " k=", k, ")");
+  TILENET_CHECK(m > 0 && n > 0 && k > 0 && (batch == 1 || batch == 2), ValueError,
+                "wgmma_self_check: sizes must be positive and batch 1 or 2 (m=", m, " n=", n, " k=", k,
+                " batch=", batch, ")");
   const std::size_t mk = static_cast<std::size_t>(m) * k, kn = static_cast<std::size_t>(k) * n,
                     mn = static_cast<std::size_t>(m) * n;
+  // Batch b's operands are sign[b] * A and scale[b] * B, stored with a gap of 8 elements after
+  // each matrix: reading or writing the wrong batch changes the sign or the size of the result.
+  constexpr int kSign[2] = {1, -1}, kScale[2] = {1, 2};
+  constexpr std::size_t kGap = 8;
+  const std::size_t sa = mk + kGap, sb = kn + kGap, sc = mn + kGap;
   std::mt19937 gen(1234);
   std::uniform_int_distribution<int> dist(-3, 3);
-  std::vector<float> af(mk), bf(kn), ref(mn, 0.0f), want16(mn);
+  std::vector<float> af(mk), bf(kn), ref(mn, 0.0f);
   for (auto& v : af) v = static_cast<float>(dist(gen));
   for (auto& v : bf) v = static_cast<float>(dist(gen));
   for (int i = 0; i < m; ++i)
@@ -62,27 +87,31 @@ std::string wgmma_self_check(int m, int n, int k) {
       float* crow = ref.data() + static_cast<std::size_t>(i) * n;
       for (int j = 0; j < n; ++j) crow[j] += a * brow[j];
     }
-  for (std::size_t e = 0; e < mn; ++e) want16[e] = half_to_float(float_to_half(ref[e]));
 
-  DeviceBuffer da(mk * 2), db(kn * 2), dc(mn * 4), dc16(mn * 2);
-  std::vector<half> ha(mk), hb(kn), got16(mn);
-  std::vector<float> got(mn);
+  const RelaxedCaptureMode relaxed;
+  const OwnStream stream;
+  const cudaStream_t st = stream.s;
+  DeviceBuffer da(sa * batch * 2), db(sb * batch * 2), dc(sc * batch * 4), dc16(sc * batch * 2);
+  std::vector<half> ha(sa * batch), hb(sb * batch), got16(mn);
+  std::vector<float> got(mn), want(mn);
   std::ostringstream report;
   const GemmTileInfo* cfgs = nullptr;
   const int n_cfgs = wgmma_configs(&cfgs);
   for (int t = 0; t < 4; ++t) {
     const bool ta = t & 1, tb = t & 2;
     // Host operands in the stored layout of this transpose.
-    for (int i = 0; i < m; ++i)
+    for (int z = 0; z < batch; ++z) {
+      for (int i = 0; i < m; ++i)
+        for (int q = 0; q < k; ++q)
+          ha[z * sa + (ta ? static_cast<std::size_t>(q) * m + i : static_cast<std::size_t>(i) * k + q)] =
+              float_to_half(kSign[z] * af[static_cast<std::size_t>(i) * k + q]);
       for (int q = 0; q < k; ++q)
-        ha[ta ? static_cast<std::size_t>(q) * m + i : static_cast<std::size_t>(i) * k + q] =
-            float_to_half(af[static_cast<std::size_t>(i) * k + q]);
-    for (int q = 0; q < k; ++q)
-      for (int j = 0; j < n; ++j)
-        hb[tb ? static_cast<std::size_t>(j) * k + q : static_cast<std::size_t>(q) * n + j] =
-            float_to_half(bf[static_cast<std::size_t>(q) * n + j]);
-    TILENET_CUDA_CHECK(cudaMemcpy(da.p, ha.data(), mk * 2, cudaMemcpyHostToDevice));
-    TILENET_CUDA_CHECK(cudaMemcpy(db.p, hb.data(), kn * 2, cudaMemcpyHostToDevice));
+        for (int j = 0; j < n; ++j)
+          hb[z * sb + (tb ? static_cast<std::size_t>(j) * k + q : static_cast<std::size_t>(q) * n + j)] =
+              float_to_half(kScale[z] * bf[static_cast<std::size_t>(q) * n + j]);
+    }
+    TILENET_CUDA_CHECK(cudaMemcpyAsync(da.p, ha.data(), ha.size() * 2, cudaMemcpyHostToDevice, st));
+    TILENET_CUDA_CHECK(cudaMemcpyAsync(db.p, hb.data(), hb.size() * 2, cudaMemcpyHostToDevice, st));
     for (int cfg = 0; cfg < n_cfgs; ++cfg)
       for (const bool half_out : {false, true}) {
         const std::string name = std::string("cfg ") + cfgs[cfg].name + " ta=" + (ta ? "1" : "0") +
@@ -93,22 +122,32 @@ std::string wgmma_self_check(int m, int n, int k) {
         g.m = m, g.n = n, g.k = k;
         g.ta = ta, g.tb = tb, g.c_half = half_out;
         g.lda = ta ? m : k, g.ldb = tb ? k : n, g.ldc = n;
+        g.sa = static_cast<long long>(sa), g.sb = static_cast<long long>(sb), g.sc = static_cast<long long>(sc);
         g.a_vec = g.b_vec = true;
-        g.c_vec = n % 2 == 0 ? 2 : 1;  // cudaMalloc'd C: 256-byte aligned
-        if (!wgmma_supports(g, 1)) {
+        g.c_vec = n % 2 == 0 ? 2 : 1;  // cudaMalloc'd C: 256-byte aligned, even batch stride
+        if (!wgmma_supports(g, batch)) {
           report << name << ": leading dimensions the tensor maps cannot take (use multiples of 8)\n";
           continue;
         }
-        TILENET_CUDA_CHECK(cudaMemset(g.c, 0xff, mn * (half_out ? 2 : 4)));  // NaN
-        launch_gemm_wgmma(g, 1, cfg, nullptr);
-        TILENET_CUDA_CHECK(cudaDeviceSynchronize());
-        if (half_out) {
-          TILENET_CUDA_CHECK(cudaMemcpy(got16.data(), dc16.p, mn * 2, cudaMemcpyDeviceToHost));
-          for (std::size_t e = 0; e < mn; ++e) got[e] = half_to_float(got16[e]);
-        } else {
-          TILENET_CUDA_CHECK(cudaMemcpy(got.data(), dc.p, mn * 4, cudaMemcpyDeviceToHost));
+        const std::size_t c_bytes = sc * batch * (half_out ? 2 : 4);
+        TILENET_CUDA_CHECK(cudaMemsetAsync(g.c, 0xff, c_bytes, st));  // NaN
+        launch_gemm_wgmma(g, batch, cfg, st);
+        for (int z = 0; z < batch; ++z) {
+          if (half_out) {
+            TILENET_CUDA_CHECK(cudaMemcpyAsync(got16.data(), static_cast<half*>(dc16.p) + z * sc, mn * 2,
+                                               cudaMemcpyDeviceToHost, st));
+            TILENET_CUDA_CHECK(cudaStreamSynchronize(st));
+            for (std::size_t e = 0; e < mn; ++e) got[e] = half_to_float(got16[e]);
+          } else {
+            TILENET_CUDA_CHECK(cudaMemcpyAsync(got.data(), static_cast<float*>(dc.p) + z * sc, mn * 4,
+                                               cudaMemcpyDeviceToHost, st));
+            TILENET_CUDA_CHECK(cudaStreamSynchronize(st));
+          }
+          const float f = static_cast<float>(kSign[z] * kScale[z]);
+          for (std::size_t e = 0; e < mn; ++e)
+            want[e] = half_out ? half_to_float(float_to_half(f * ref[e])) : f * ref[e];
+          compare(got, want, n, batch > 1 ? name + " batch " + std::to_string(z) : name, report);
         }
-        compare(got, half_out ? want16 : ref, n, name, report);
       }
   }
   return report.str();

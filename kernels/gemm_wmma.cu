@@ -5,10 +5,10 @@
 // fragments according to each operand's transpose. The epilogue goes fragment by fragment through
 // a per-warp 16x16 scratch so alpha/beta/bias/ReLU and ragged edges are applied per element.
 //
-// Configurations (index = cfg) and resources (-Xptxas -v, sm_90, over the four transposes; smem
-// for the non-transposed case, pipeline + epilogue scratch):
-//   0  128x128x32, 8 warps of 64x32, 3 stages: 120-126 regs, 0 spills, 63.5 KB  (large problems)
-//   1  64x64x32,   4 warps of 32x32, 3 stages:  63-96 regs,  0 spills, 32.5 KB  (small problems)
+// Configurations (index = cfg) and resources (-Xptxas -v, sm_90, over the four transposes; smem:
+// the pipeline, whose buffers the epilogue scratch reuses, NN/TT .. NT, so cfg 0 fits Turing's 64 KB):
+//   0  128x128x32, 8 warps of 64x32, 3 stages: 120-126 regs, 0 spills, 55.5-60 KB  (large problems)
+//   1  64x64x32,   4 warps of 32x32, 3 stages:  63-96 regs,  0 spills, 28.5-30 KB  (small problems)
 // Measured: not yet run on a GPU. SASS mix (HMMA, LDGSTS): from bench/gemm_sass_summary.py.
 #include <mma.h>
 
@@ -41,7 +41,8 @@ struct WmmaLayout {
   static constexpr int kStageElems = OpA::kElems + OpB::kElems;
   static constexpr int kPipeBytes = C::kStages * kStageElems * 2;
   static constexpr int kScratchBytes = C::kWarps * 16 * 16 * 4;
-  static constexpr int kSmemBytes = kPipeBytes + kScratchBytes;
+  // The epilogue scratch reuses the pipeline's memory once the main loop is done.
+  static constexpr int kSmemBytes = kPipeBytes > kScratchBytes ? kPipeBytes : kScratchBytes;
   static_assert(kPipeBytes % 32 == 0 && (OpA::kElems * 2) % 32 == 0, "WMMA pointers must be 32-byte aligned");
 };
 
@@ -55,7 +56,6 @@ __global__ void __launch_bounds__(C::kThreads) gemm_wmma_kernel(GemmArgs g) {
   using LayoutB = typename std::conditional<TB, wmma::col_major, wmma::row_major>::type;
   extern __shared__ uint4 smem_u4[];
   __half* smem = reinterpret_cast<__half*>(smem_u4);
-  float* scratch = reinterpret_cast<float*>(reinterpret_cast<char*>(smem_u4) + L::kPipeBytes);
   const int tid = threadIdx.x, lane = tid % 32, warp = tid / 32, z = blockIdx.z;
   const int m0 = blockIdx.x * C::BM, n0 = blockIdx.y * C::BN;
   const int wm0 = (warp / C::kWarpsN) * C::WM, wn0 = (warp % C::kWarpsN) * C::WN;
@@ -116,8 +116,9 @@ __global__ void __launch_bounds__(C::kThreads) gemm_wmma_kernel(GemmArgs g) {
     }
   }
   cp_async_wait<0>();
+  __syncthreads();  // every warp is done with the stages: the epilogue scratch lies over them
 
-  float* mine = scratch + warp * 256;
+  float* mine = reinterpret_cast<float*>(smem_u4) + warp * 256;
 #pragma unroll
   for (int i = 0; i < C::FM; ++i)
 #pragma unroll

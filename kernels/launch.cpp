@@ -1,8 +1,9 @@
 #include "kernels/launch.h"
 
 #include <algorithm>
-#include <array>
+#include <map>
 #include <mutex>
+#include <utility>
 
 namespace tilenet::kernels {
 
@@ -25,17 +26,22 @@ void check_launch(const char* op, cudaStream_t stream) {
 #endif
 }
 
-int sm_count() {
-  static std::array<int, 64> cache{};
+int device_attribute(cudaDeviceAttr attr) {
   static std::mutex mu;
+  static std::map<std::pair<int, int>, int> cache;
   int dev = 0;
   TILENET_CUDA_CHECK(cudaGetDevice(&dev));
   std::lock_guard<std::mutex> lock(mu);
-  if (dev < 0 || dev >= static_cast<int>(cache.size())) dev = 0;
-  if (cache[dev] == 0)
-    TILENET_CUDA_CHECK(cudaDeviceGetAttribute(&cache[dev], cudaDevAttrMultiProcessorCount, dev));
-  return cache[dev];
+  const auto key = std::make_pair(dev, static_cast<int>(attr));
+  const auto it = cache.find(key);
+  if (it != cache.end()) return it->second;
+  int value = 0;
+  TILENET_CUDA_CHECK(cudaDeviceGetAttribute(&value, attr, dev));
+  cache.emplace(key, value);
+  return value;
 }
+
+int sm_count() { return device_attribute(cudaDevAttrMultiProcessorCount); }
 
 unsigned grid_for(std::int64_t n, int threads, int per_thread) {
   if (n <= 0) return 1;
@@ -43,6 +49,25 @@ unsigned grid_for(std::int64_t n, int threads, int per_thread) {
   const std::int64_t needed = ceil_div<std::int64_t>(n, per_block);
   const std::int64_t cap = static_cast<std::int64_t>(sm_count()) * 8;
   return static_cast<unsigned>(std::max<std::int64_t>(1, std::min(needed, cap)));
+}
+
+void allow_dynamic_smem(const void* kernel, std::size_t bytes) {
+  constexpr std::size_t kDefaultLimit = 48 * 1024;
+  if (bytes <= kDefaultLimit) return;
+  int dev = 0;
+  TILENET_CUDA_CHECK(cudaGetDevice(&dev));
+  static std::mutex mu;
+  static std::map<std::pair<const void*, int>, std::size_t> raised;  // (kernel, device) -> limit set
+  std::lock_guard<std::mutex> lock(mu);
+  std::size_t& limit = raised[{kernel, dev}];
+  if (limit >= bytes) return;
+  TILENET_CUDA_CHECK(
+      cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(bytes)));
+  limit = bytes;
+}
+
+std::size_t max_dynamic_smem() {
+  return static_cast<std::size_t>(device_attribute(cudaDevAttrMaxSharedMemoryPerBlockOptin));
 }
 
 #ifndef TILENET_HAS_SM90A

@@ -4,20 +4,25 @@
 
 #include <cuda_runtime_api.h>
 
+#include <cstddef>
 #include <cstdint>
 
 #include "tensor/error.h"
 
 namespace tilenet::kernels {
 
+// For a >= 0, b > 0; no overflow near the type's maximum.
 template <typename T>
 constexpr T ceil_div(T a, T b) {
-  return (a + b - 1) / b;
+  return a / b + (a % b != 0 ? 1 : 0);
 }
 
 // Checks cudaGetLastError() after a launch; with TILENET_SYNC_CHECKS also synchronises the stream
 // so that an asynchronous fault is reported at the launch that caused it. `op` names the kernel.
 void check_launch(const char* op, cudaStream_t stream);
+
+// An attribute of the current device, queried once per (device, attribute) and cached.
+int device_attribute(cudaDeviceAttr attr);
 
 // Multiprocessor count of the current device (cached per device).
 int sm_count();
@@ -30,6 +35,14 @@ unsigned grid_for(std::int64_t n, int threads, int per_thread = 1);
 // True when this build carries the sm_90a (Hopper wgmma/TMA) kernels and the current device can
 // run them.
 bool sm90a_kernels_available();
+
+// Lets `kernel` (a __global__ function's address) launch with `bytes` of dynamic shared memory
+// on the current device: above the default 48 KB the limit must be raised per kernel and per
+// device (cudaFuncSetAttribute), once; smaller requests do nothing. Thread-safe.
+void allow_dynamic_smem(const void* kernel, std::size_t bytes);
+
+// The most dynamic shared memory one block may opt into on the current device (cached per device).
+std::size_t max_dynamic_smem();
 
 // True when p is aligned to `bytes`.
 inline bool is_aligned(const void* p, std::uintptr_t bytes) {

@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -335,6 +336,35 @@ TEST(GemmGpu, WgmmaSelfCheck) {
   EXPECT_EQ(kernels::wgmma_self_check(128, 256, 64), "");   // one tile, one k-slice
   EXPECT_EQ(kernels::wgmma_self_check(128, 256, 512), "");  // ring of stages wraps
   EXPECT_EQ(kernels::wgmma_self_check(200, 264, 136), "");  // ragged M, N, K
+  // What the Auto gate runs: every stage's barriers waited on in both parities, two batches.
+  EXPECT_EQ(kernels::wgmma_self_check(136, 200, 808, 2), "");
+}
+
+// k == 0 is the epilogue alone (C = beta * C + bias) on any width: a row of 1.1 M columns, more
+// than the 65535 x 16 a grid.y over columns could cover, with every algorithm asked for.
+TEST(GemmGpu, EpilogueOnlyOnAVeryWideRow) {
+  TILENET_REQUIRE_GPU();
+  const std::int64_t n = 1'100'003;
+  const auto c0 = test::random_uniform(n, -2, 2, 41);
+  auto bias = test::random_uniform(n, -1, 1, 42);
+  bias[n - 2] = std::numeric_limits<float>::quiet_NaN();  // passes ReLU, as in the references
+  std::vector<float> want(n);
+  for (std::int64_t j = 0; j < n; ++j) {
+    const float v = 0.5f * c0[j] + bias[j];
+    want[j] = v < 0.0f ? 0.0f : v;
+  }
+  DevBuf<float> dc(n), dbias(n);
+  TILENET_CUDA_CHECK(cudaMemcpy(dbias.p, bias.data(), n * 4, cudaMemcpyHostToDevice));
+  GemmParams gp;
+  gp.m = 1, gp.n = n, gp.k = 0, gp.beta = 0.5f, gp.bias = dbias.p, gp.act = Activation::relu;
+  std::vector<float> got(n);
+  for (GemmAlgo algo : kernels::gemm_algos(false)) {
+    SCOPED_TRACE(kernels::gemm_algo_name(algo));
+    TILENET_CUDA_CHECK(cudaMemcpy(dc.p, c0.data(), n * 4, cudaMemcpyHostToDevice));
+    kernels::gemm(gp, static_cast<const float*>(nullptr), static_cast<const float*>(nullptr), dc.p, nullptr, algo);
+    TILENET_CUDA_CHECK(cudaMemcpy(got.data(), dc.p, n * 4, cudaMemcpyDeviceToHost));
+    EXPECT_TRUE(test::all_close(got, want, 1e-6, 1e-6));
+  }
 }
 
 TEST(GemmGpu, ArgumentErrors) {

@@ -1,11 +1,13 @@
 // The gate in front of GemmAlgo::Auto's use of wgmma (kernels/gemm_wgmma_gate.h), with stand-in
 // checks: once per device, the verdict kept, a failure (or a throw) disabling wgmma with exactly
 // one warning line that names the device and the first failing case, concurrent first callers
-// running the check once. Pure host logic: no GPU needed.
+// running the check once, an out-of-memory check deciding nothing, the environment switch. Pure
+// host logic: no GPU needed.
 #include <gtest/gtest.h>
 
 #include <atomic>
 #include <chrono>
+#include <cstdlib>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -13,6 +15,7 @@
 #include <vector>
 
 #include "kernels/gemm_wgmma_gate.h"
+#include "tensor/error.h"
 
 using tilenet::kernels::WgmmaAutoGate;
 
@@ -98,4 +101,38 @@ TEST(GemmWgmmaGate, ConcurrentFirstCallersRunTheCheckOnce) {
   EXPECT_EQ(runs.load(), 1);
   EXPECT_EQ(allowed.load(), 0);  // nobody chose wgmma before (or despite) the verdict
   EXPECT_EQ(lines(warn.str()), 1);
+}
+
+TEST(GemmWgmmaGate, OutOfMemoryDuringTheCheckDecidesNothing) {
+  WgmmaAutoGate gate;
+  std::ostringstream warn;
+  int runs = 0;
+  const auto check = [&]() -> std::string {
+    if (++runs == 1) throw tilenet::OutOfMemoryError("wgmma_self_check: cudaMalloc of 2 MB failed", 2u << 20, 0);
+    return std::string();
+  };
+  EXPECT_FALSE(gate.allowed(0, check, warn));  // the portable path this time
+  EXPECT_FALSE(gate.verdict(0).has_value());
+  EXPECT_EQ(warn.str(), "");
+  EXPECT_TRUE(gate.allowed(0, check, warn));  // tried again, and decided
+  EXPECT_EQ(runs, 2);
+  EXPECT_EQ(gate.verdict(0), std::optional<bool>(true));
+}
+
+TEST(GemmWgmmaGate, EnvironmentSwitchDisablesWgmma) {
+  using tilenet::kernels::wgmma_disabled_by_environment;
+  const char* old = std::getenv("TILENET_DISABLE_WGMMA");
+  const std::string saved = old ? old : "";
+  unsetenv("TILENET_DISABLE_WGMMA");
+  EXPECT_FALSE(wgmma_disabled_by_environment());
+  setenv("TILENET_DISABLE_WGMMA", "0", 1);
+  EXPECT_FALSE(wgmma_disabled_by_environment());
+  setenv("TILENET_DISABLE_WGMMA", "", 1);
+  EXPECT_FALSE(wgmma_disabled_by_environment());
+  setenv("TILENET_DISABLE_WGMMA", "1", 1);
+  EXPECT_TRUE(wgmma_disabled_by_environment());
+  if (old)
+    setenv("TILENET_DISABLE_WGMMA", saved.c_str(), 1);
+  else
+    unsetenv("TILENET_DISABLE_WGMMA");
 }
