@@ -23,7 +23,10 @@ using conv::Pass;
 using conv::Tile;
 
 std::size_t align256(std::size_t b) { return (b + 255) / 256 * 256; }
-int round_up(int x, int m) { return (x + m - 1) / m * m; }
+template <typename I>
+I round_up(I x, I m) {
+  return (x + m - 1) / m * m;
+}
 int vec_width(bool half_precision) { return half_precision ? 8 : 4; }
 
 Pass to_pass(Conv2dPass p) {
@@ -150,7 +153,9 @@ void plan_dims(const Conv2dShape& sh, Pass pass, const Modes& md, long long& gm,
 
 // Backward-data with a tiny c (conv1: c = 3) as a dense GEMM plus a gather: the implicit GEMM
 // would have n = c columns and re-read dy once per tap. dcol [n*p*q, ldcol] = dy . w (a 1x1
-// forward implicit GEMM, fp32 accumulation, stored in the input dtype), then col2im.
+// forward implicit GEMM, fp32 accumulation, stored in the input dtype), then col2im. In fp16 each
+// tap's product is rounded to f16 before col2im sums the taps in fp32: one rounding per tap instead
+// of one per output (within the fp16 test tolerances; a tap beyond 65504 would read as inf).
 constexpr std::int64_t kDcolBudget = std::int64_t{256} << 20;
 bool tiny_c_dgrad(const Conv2dShape& sh, const Modes& md, Conv2dAlgo algo) {
   return sh.c <= 4 && md.va && (algo == Conv2dAlgo::Auto || algo == Conv2dAlgo::ImplicitGemm);
@@ -257,7 +262,7 @@ std::size_t igemm_workspace(const Conv2dShape& sh, Pass pass, bool hp, const Mod
       long long gm, gn, gk;
       plan_dims(sh, pass, md, gm, gn, gk);
       const Choice ch = choose(sh, pass, hp, md, algo);
-      return align256(static_cast<std::size_t>(ch.splits) * round_up(static_cast<int>(gm * gn), 4) * 4);
+      return align256(static_cast<std::size_t>(ch.splits) * round_up(gm * gn, 4LL) * 4);
     }
   }
   return 0;
@@ -431,7 +436,7 @@ void backward_filter_t(const Conv2dShape& sh, const T* x, const T* dy, TW* dw, b
   p.gemm_m = sh.k;
   p.gemm_n = static_cast<int>(gn);
   p.gemm_k = static_cast<int>(gk);
-  p.split_stride = round_up(static_cast<int>(gm * gn), 4);
+  p.split_stride = round_up(gm * gn, 4LL);  // k * r * s * c can pass 2^31 with padded spans
   p.pair_store = hp ? gn % 2 == 0 : gn % 4 == 0;
   const int bk = tile_shape(hp, ch.tile).bk;
   const int kt = static_cast<int>(ceil_div<long long>(gk, bk));

@@ -176,10 +176,7 @@ void im2col_backward_data(const Params& p, const Conv2dShape& sh, const T* dy, c
   for (int n0 = 0; n0 < sh.n; n0 += imgs) {
     const int cnt = std::min(imgs, sh.n - n0);
     gp.m = cnt * pq;
-    if constexpr (std::is_same_v<T, half>)
-      gemm(gp, dy + n0 * pq * sh.k, w, dcol, stream);
-    else
-      gemm(gp, dy + n0 * pq * sh.k, w, dcol, stream);
+    gemm(gp, dy + n0 * pq * sh.k, w, dcol, stream);
     col2im_kernel<<<grid_for(static_cast<std::int64_t>(cnt) * sh.h * sh.w * sh.c, kThreads), kThreads, 0, stream>>>(
         dcol, dx, p, n0, cnt);
     check_launch("conv2d col2im", stream);

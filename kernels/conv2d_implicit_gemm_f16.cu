@@ -16,11 +16,10 @@
 // conv2-5 0.5-1.4x, backward-filter conv2-5 1.4-1.9x cuDNN's time.
 #include <cuda_fp16.h>
 
-#include <mutex>
-#include <set>
 #include <type_traits>
 
 #include "kernels/conv2d_igemm.cuh"
+#include "kernels/conv2d_igemm_dispatch.cuh"
 #include "kernels/launch.h"
 #include "tensor/error.h"
 
@@ -280,8 +279,8 @@ __global__ void __launch_bounds__(Cfg::kThreads, Cfg::kMinBlocks) igemm_tc_kerne
               if (two) v1 += p.bias[n + 1];
             }
             if (p.relu) {
-              v0 = fmaxf(v0, 0.0f);
-              v1 = fmaxf(v1, 0.0f);
+              v0 = v0 < 0.0f ? 0.0f : v0;  // NaN stays NaN, as in the reference
+              v1 = v1 < 0.0f ? 0.0f : v1;
             }
           }
           __half* o = reinterpret_cast<__half*>(static_cast<half*>(p.out) + off + n);
@@ -296,175 +295,77 @@ __global__ void __launch_bounds__(Cfg::kThreads, Cfg::kMinBlocks) igemm_tc_kerne
     }
 }
 
-// Raises the kernel's dynamic shared-memory limit (it needs more than the default 48 KB) once per
-// device: the attribute belongs to the kernel as loaded on the current device, so a process-wide
-// flag would leave every device but the first at 48 KB (launch failure, occupancy 0).
-template <class Cfg, Pass kPass, class AIt, class BIt>
-void configure() {
-  static std::mutex mu;
-  static std::set<int> done;  // devices
-  int dev = 0;
-  TILENET_CUDA_CHECK(cudaGetDevice(&dev));
-  std::lock_guard<std::mutex> lock(mu);
-  if (done.count(dev) != 0) return;
-  TILENET_CUDA_CHECK(cudaFuncSetAttribute(igemm_tc_kernel<Cfg, kPass, AIt, BIt>,
-                                          cudaFuncAttributeMaxDynamicSharedMemorySize, SmemLayout<Cfg, kPass>::kBytes));
-  done.insert(dev);
-}
+// What conv2d_igemm_dispatch.cuh needs to pick and launch one of these kernels.
+struct TensorCoreFamily {
+  using Elem = half;
+  static constexpr const char* kName = "fp16";
+  // Loader modes per tile (conv2d_igemm_dispatch.cuh); every combination is a kernel to compile.
+  template <class Cfg>
+  struct Loaders : AllLoaders {};
 
-template <class Cfg, Pass kPass, class AIt, class BIt>
-void launch(const Params& p, int splits, cudaStream_t stream) {
-  using SL = SmemLayout<Cfg, kPass>;
-  configure<Cfg, kPass, AIt, BIt>();
-  const dim3 grid(ceil_div(p.gemm_m, Cfg::BM), ceil_div(p.gemm_n, Cfg::BN), splits);
-  igemm_tc_kernel<Cfg, kPass, AIt, BIt><<<grid, Cfg::kThreads, SL::kBytes, stream>>>(p);
-  check_launch("conv2d implicit GEMM (fp16 Tensor Cores)", stream);
-}
+  // Every instance needs more than the default 48 KB of dynamic shared memory, raised per kernel
+  // and device before the launch and before the occupancy query alike.
+  template <class Cfg, Pass kPass, class AIt, class BIt>
+  static void launch(const Params& p, int splits, cudaStream_t stream) {
+    constexpr int kBytes = SmemLayout<Cfg, kPass>::kBytes;
+    auto* kernel = igemm_tc_kernel<Cfg, kPass, AIt, BIt>;
+    allow_dynamic_smem(reinterpret_cast<const void*>(kernel), kBytes);
+    const dim3 grid(ceil_div(p.gemm_m, Cfg::BM), ceil_div(p.gemm_n, Cfg::BN), splits);
+    kernel<<<grid, Cfg::kThreads, kBytes, stream>>>(p);
+    check_launch("conv2d implicit GEMM (fp16 Tensor Cores)", stream);
+  }
 
-template <class Cfg, Pass kPass, class AIt, class BIt>
-int blocks_per_sm() {
-  configure<Cfg, kPass, AIt, BIt>();
-  int n = 0;
-  TILENET_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, igemm_tc_kernel<Cfg, kPass, AIt, BIt>,
-                                                                   Cfg::kThreads, SmemLayout<Cfg, kPass>::kBytes));
-  return n;
-}
+  template <class Cfg, Pass kPass, class AIt, class BIt>
+  static int blocks_per_sm() {
+    constexpr int kBytes = SmemLayout<Cfg, kPass>::kBytes;
+    auto* kernel = igemm_tc_kernel<Cfg, kPass, AIt, BIt>;
+    allow_dynamic_smem(reinterpret_cast<const void*>(kernel), kBytes);
+    int n = 0;
+    TILENET_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, kernel, Cfg::kThreads, kBytes));
+    return n;
+  }
 
-template <class Cfg>
-using FwdVec = FwdA<half, Cfg::BM, Cfg::BK, Cfg::kThreads, true>;
-template <class Cfg>
-using FwdSpan = FwdA<half, Cfg::BM, Cfg::BK, Cfg::kThreads, false>;
-template <class Cfg>
-using DB = DenseB<half, Cfg::BN, Cfg::BK, Cfg::kThreads>;
-template <class Cfg, bool V>
-using DgA = DgradA<half, Cfg::BM, Cfg::BK, Cfg::kThreads, V>;
-template <class Cfg, bool V>
-using WgA = WgradA<half, Cfg::BM, Cfg::BK, Cfg::kThreads, V>;
-template <class Cfg, bool V>
-using WgB = WgradB<half, Cfg::BN, Cfg::BK, Cfg::kThreads, V>;
-
-// Which loader modes each tile is instantiated for (the vector modes always are, except
-// backward-filter on the narrow tile). Kept small: every combination is a kernel to compile.
-template <class Cfg>
-struct Avail {
-  static constexpr bool fwd_span = true, dg_scalar = true, wgrad = true, wg_a_scalar = true, wg_b_span = true;
+  template <class Fn>
+  static auto with_tile(Tile t, Fn&& fn) {
+    switch (t) {
+      case Tile::L: return fn(static_cast<CfgL*>(nullptr));
+      case Tile::M: return fn(static_cast<CfgM*>(nullptr));
+      case Tile::N: return fn(static_cast<CfgN*>(nullptr));
+      case Tile::W: return fn(static_cast<CfgW*>(nullptr));
+      case Tile::S: break;
+    }
+    return fn(static_cast<CfgS*>(nullptr));
+  }
 };
 template <>
-struct Avail<CfgL> {
+struct TensorCoreFamily::Loaders<CfgL> {
   static constexpr bool fwd_span = false, dg_scalar = false, wgrad = true, wg_a_scalar = false, wg_b_span = false;
 };
 template <>
-struct Avail<CfgM> {
+struct TensorCoreFamily::Loaders<CfgM> {
   static constexpr bool fwd_span = true, dg_scalar = false, wgrad = true, wg_a_scalar = false, wg_b_span = true;
 };
 template <>
-struct Avail<CfgW> {
+struct TensorCoreFamily::Loaders<CfgW> {
   static constexpr bool fwd_span = false, dg_scalar = false, wgrad = true, wg_a_scalar = false, wg_b_span = false;
 };
 template <>
-struct Avail<CfgN> {
+struct TensorCoreFamily::Loaders<CfgN> {
   static constexpr bool fwd_span = true, dg_scalar = true, wgrad = false, wg_a_scalar = false, wg_b_span = false;
 };
 
-// Runs the kernel for (pass, modes) on tile Cfg, or with `blocks` set stores its occupancy
-// instead; false when that combination is not instantiated.
-template <class Cfg>
-bool dispatch(Pass pass, bool va, bool vb, const Params* p, int splits, cudaStream_t st, int* blocks) {
-  using AV = Avail<Cfg>;
-  auto go = [&](auto kpass, auto* a_tag, auto* b_tag) {
-    constexpr Pass kP = decltype(kpass)::value;
-    using A = std::remove_pointer_t<decltype(a_tag)>;
-    using B = std::remove_pointer_t<decltype(b_tag)>;
-    if (blocks)
-      *blocks = blocks_per_sm<Cfg, kP, A, B>();
-    else
-      launch<Cfg, kP, A, B>(*p, splits, st);
-    return true;
-  };
-  using F = std::integral_constant<Pass, Pass::fwd>;
-  using D = std::integral_constant<Pass, Pass::dgrad>;
-  using W = std::integral_constant<Pass, Pass::wgrad>;
-  switch (pass) {
-    case Pass::fwd:
-      if (va) return go(F{}, (FwdVec<Cfg>*)nullptr, (DB<Cfg>*)nullptr);
-      if constexpr (AV::fwd_span) return go(F{}, (FwdSpan<Cfg>*)nullptr, (DB<Cfg>*)nullptr);
-      return false;
-    case Pass::dgrad:
-      if (va) return go(D{}, (DgA<Cfg, true>*)nullptr, (DB<Cfg>*)nullptr);
-      if constexpr (AV::dg_scalar) return go(D{}, (DgA<Cfg, false>*)nullptr, (DB<Cfg>*)nullptr);
-      return false;
-    case Pass::wgrad:
-      if constexpr (AV::wgrad) {
-        if (va && vb) return go(W{}, (WgA<Cfg, true>*)nullptr, (WgB<Cfg, true>*)nullptr);
-        if constexpr (AV::wg_b_span)
-          if (va) return go(W{}, (WgA<Cfg, true>*)nullptr, (WgB<Cfg, false>*)nullptr);
-        if constexpr (AV::wg_a_scalar) {
-          if (vb) return go(W{}, (WgA<Cfg, false>*)nullptr, (WgB<Cfg, true>*)nullptr);
-          return go(W{}, (WgA<Cfg, false>*)nullptr, (WgB<Cfg, false>*)nullptr);
-        }
-      }
-      return false;
-  }
-  return false;
-}
-
-bool dispatch_tile(Tile t, Pass pass, bool va, bool vb, const Params* p, int splits, cudaStream_t st, int* blocks) {
-  switch (t) {
-    case Tile::L: return dispatch<CfgL>(pass, va, vb, p, splits, st, blocks);
-    case Tile::M: return dispatch<CfgM>(pass, va, vb, p, splits, st, blocks);
-    case Tile::S: return dispatch<CfgS>(pass, va, vb, p, splits, st, blocks);
-    case Tile::N: return dispatch<CfgN>(pass, va, vb, p, splits, st, blocks);
-    case Tile::W: return dispatch<CfgW>(pass, va, vb, p, splits, st, blocks);
-  }
-  return false;
-}
-
-template <class Cfg>
-bool available(Pass pass, bool va, bool vb) {
-  using AV = Avail<Cfg>;
-  switch (pass) {
-    case Pass::fwd: return va || AV::fwd_span;
-    case Pass::dgrad: return va || AV::dg_scalar;
-    case Pass::wgrad: return AV::wgrad && ((va && vb) || (va && AV::wg_b_span) || AV::wg_a_scalar);
-  }
-  return false;
-}
+using Dispatch = IgemmDispatch<TensorCoreFamily>;
 
 }  // namespace
 
 namespace f16 {
-TileShape tile_shape(Tile t) {
-  switch (t) {
-    case Tile::L: return {CfgL::BM, CfgL::BN, CfgL::BK};
-    case Tile::M: return {CfgM::BM, CfgM::BN, CfgM::BK};
-    case Tile::S: return {CfgS::BM, CfgS::BN, CfgS::BK};
-    case Tile::N: return {CfgN::BM, CfgN::BN, CfgN::BK};
-    case Tile::W: return {CfgW::BM, CfgW::BN, CfgW::BK};
-  }
-  return {CfgS::BM, CfgS::BN, CfgS::BK};
-}
-bool tile_available(Pass pass, Tile t, bool va, bool vb) {
-  switch (t) {
-    case Tile::L: return available<CfgL>(pass, va, vb);
-    case Tile::M: return available<CfgM>(pass, va, vb);
-    case Tile::S: return available<CfgS>(pass, va, vb);
-    case Tile::N: return available<CfgN>(pass, va, vb);
-    case Tile::W: return available<CfgW>(pass, va, vb);
-  }
-  return false;
-}
-int blocks_per_sm(Pass pass, Tile t, bool va, bool vb) {
-  int blocks = 0;
-  if (!dispatch_tile(t, pass, va, vb, nullptr, 1, nullptr, &blocks)) return 0;
-  return blocks;
-}
+TileShape tile_shape(Tile t) { return Dispatch::tile_shape(t); }
+bool tile_available(Pass pass, Tile t, bool va, bool vb) { return Dispatch::tile_available(pass, t, va, vb); }
+int blocks_per_sm(Pass pass, Tile t, bool va, bool vb) { return Dispatch::blocks_per_sm(pass, t, va, vb); }
 }  // namespace f16
 
 Tile launch_igemm_f16(Pass pass, Tile tile, bool va, bool vb, const Params& p, int splits, cudaStream_t stream) {
-  if (!f16::tile_available(pass, tile, va, vb)) tile = Tile::S;
-  TILENET_CHECK(dispatch_tile(tile, pass, va, vb, &p, splits, stream, nullptr), Error,
-                "conv2d: no fp16 implicit-GEMM kernel for this pass and loader mode");
-  return tile;
+  return Dispatch::launch(pass, tile, va, vb, p, splits, stream);
 }
 
 }  // namespace tilenet::kernels::conv

@@ -15,6 +15,7 @@
 #include <type_traits>
 
 #include "kernels/conv2d_igemm.cuh"
+#include "kernels/conv2d_igemm_dispatch.cuh"
 #include "kernels/launch.h"
 #include "tensor/error.h"
 
@@ -171,7 +172,7 @@ __global__ void __launch_bounds__(Cfg::kThreads, Cfg::kMinBlocks) igemm_simt_ker
           v[j] = acc[qm * 4 + i][qn * 4 + j];
           if (kPass == Pass::fwd && n + j < p.gemm_n) {
             if (p.bias) v[j] += p.bias[n + j];
-            if (p.relu) v[j] = fmaxf(v[j], 0.0f);
+            if (p.relu && v[j] < 0.0f) v[j] = 0.0f;  // NaN stays NaN, as in the reference
           }
         }
         if (n + 3 < p.gemm_n && p.pair_store) {
@@ -185,148 +186,67 @@ __global__ void __launch_bounds__(Cfg::kThreads, Cfg::kMinBlocks) igemm_simt_ker
     }
 }
 
-template <class Cfg, Pass kPass, class AIt, class BIt>
-void launch(const Params& p, int splits, cudaStream_t stream) {
-  const dim3 grid(ceil_div(p.gemm_m, Cfg::BM), ceil_div(p.gemm_n, Cfg::BN), splits);
-  igemm_simt_kernel<Cfg, kPass, AIt, BIt><<<grid, Cfg::kThreads, 0, stream>>>(p);
-  check_launch("conv2d implicit GEMM (fp32 SIMT)", stream);
-}
+// What conv2d_igemm_dispatch.cuh needs to pick and launch one of these kernels.
+struct SimtFamily {
+  using Elem = float;
+  static constexpr const char* kName = "fp32";
+  // Loader modes per tile (conv2d_igemm_dispatch.cuh); every combination is a kernel to compile.
+  template <class Cfg>
+  struct Loaders : AllLoaders {};
 
-template <class Cfg, Pass kPass, class AIt, class BIt>
-int occupancy() {
-  int n = 0;
-  TILENET_CUDA_CHECK(
-      cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, igemm_simt_kernel<Cfg, kPass, AIt, BIt>, Cfg::kThreads, 0));
-  return n;
-}
+  template <class Cfg, Pass kPass, class AIt, class BIt>
+  static void launch(const Params& p, int splits, cudaStream_t stream) {
+    const dim3 grid(ceil_div(p.gemm_m, Cfg::BM), ceil_div(p.gemm_n, Cfg::BN), splits);
+    igemm_simt_kernel<Cfg, kPass, AIt, BIt><<<grid, Cfg::kThreads, 0, stream>>>(p);
+    check_launch("conv2d implicit GEMM (fp32 SIMT)", stream);
+  }
 
-template <class Cfg>
-using FwdVec = FwdA<float, Cfg::BM, Cfg::BK, Cfg::kThreads, true>;
-template <class Cfg>
-using FwdSpan = FwdA<float, Cfg::BM, Cfg::BK, Cfg::kThreads, false>;
-template <class Cfg>
-using DB = DenseB<float, Cfg::BN, Cfg::BK, Cfg::kThreads>;
-template <class Cfg, bool V>
-using DgA = DgradA<float, Cfg::BM, Cfg::BK, Cfg::kThreads, V>;
-template <class Cfg, bool V>
-using WgA = WgradA<float, Cfg::BM, Cfg::BK, Cfg::kThreads, V>;
-template <class Cfg, bool V>
-using WgB = WgradB<float, Cfg::BN, Cfg::BK, Cfg::kThreads, V>;
+  template <class Cfg, Pass kPass, class AIt, class BIt>
+  static int blocks_per_sm() {
+    int n = 0;
+    TILENET_CUDA_CHECK(
+        cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, igemm_simt_kernel<Cfg, kPass, AIt, BIt>, Cfg::kThreads, 0));
+    return n;
+  }
 
-template <class Cfg>
-struct Avail {
-  static constexpr bool fwd_span = true, dg_scalar = true, wgrad = true, wg_a_scalar = true, wg_b_span = true;
+  // The SIMT kernels have no 8-warp variant: W runs the large tile.
+  template <class Fn>
+  static auto with_tile(Tile t, Fn&& fn) {
+    switch (t) {
+      case Tile::L:
+      case Tile::W: return fn(static_cast<CfgL*>(nullptr));
+      case Tile::M: return fn(static_cast<CfgM*>(nullptr));
+      case Tile::N: return fn(static_cast<CfgN*>(nullptr));
+      case Tile::S: break;
+    }
+    return fn(static_cast<CfgS*>(nullptr));
+  }
 };
 template <>
-struct Avail<CfgL> {
+struct SimtFamily::Loaders<CfgL> {
   static constexpr bool fwd_span = false, dg_scalar = false, wgrad = true, wg_a_scalar = false, wg_b_span = false;
 };
 template <>
-struct Avail<CfgM> {
+struct SimtFamily::Loaders<CfgM> {
   static constexpr bool fwd_span = true, dg_scalar = false, wgrad = true, wg_a_scalar = false, wg_b_span = true;
 };
 template <>
-struct Avail<CfgN> {
+struct SimtFamily::Loaders<CfgN> {
   static constexpr bool fwd_span = false, dg_scalar = true, wgrad = false, wg_a_scalar = false, wg_b_span = false;
 };
 
-template <class Cfg>
-bool dispatch(Pass pass, bool va, bool vb, const Params* p, int splits, cudaStream_t st, int* blocks) {
-  using AV = Avail<Cfg>;
-  auto go = [&](auto kpass, auto* a_tag, auto* b_tag) {
-    constexpr Pass kP = decltype(kpass)::value;
-    using A = std::remove_pointer_t<decltype(a_tag)>;
-    using B = std::remove_pointer_t<decltype(b_tag)>;
-    if (blocks)
-      *blocks = occupancy<Cfg, kP, A, B>();
-    else
-      launch<Cfg, kP, A, B>(*p, splits, st);
-    return true;
-  };
-  using F = std::integral_constant<Pass, Pass::fwd>;
-  using D = std::integral_constant<Pass, Pass::dgrad>;
-  using W = std::integral_constant<Pass, Pass::wgrad>;
-  switch (pass) {
-    case Pass::fwd:
-      if (va) return go(F{}, (FwdVec<Cfg>*)nullptr, (DB<Cfg>*)nullptr);
-      if constexpr (AV::fwd_span) return go(F{}, (FwdSpan<Cfg>*)nullptr, (DB<Cfg>*)nullptr);
-      return false;
-    case Pass::dgrad:
-      if (va) return go(D{}, (DgA<Cfg, true>*)nullptr, (DB<Cfg>*)nullptr);
-      if constexpr (AV::dg_scalar) return go(D{}, (DgA<Cfg, false>*)nullptr, (DB<Cfg>*)nullptr);
-      return false;
-    case Pass::wgrad:
-      if constexpr (AV::wgrad) {
-        if (va && vb) return go(W{}, (WgA<Cfg, true>*)nullptr, (WgB<Cfg, true>*)nullptr);
-        if constexpr (AV::wg_b_span)
-          if (va) return go(W{}, (WgA<Cfg, true>*)nullptr, (WgB<Cfg, false>*)nullptr);
-        if constexpr (AV::wg_a_scalar) {
-          if (vb) return go(W{}, (WgA<Cfg, false>*)nullptr, (WgB<Cfg, true>*)nullptr);
-          return go(W{}, (WgA<Cfg, false>*)nullptr, (WgB<Cfg, false>*)nullptr);
-        }
-      }
-      return false;
-  }
-  return false;
-}
-
-bool dispatch_tile(Tile t, Pass pass, bool va, bool vb, const Params* p, int splits, cudaStream_t st, int* blocks) {
-  switch (t) {
-    case Tile::L:
-    case Tile::W: return dispatch<CfgL>(pass, va, vb, p, splits, st, blocks);
-    case Tile::M: return dispatch<CfgM>(pass, va, vb, p, splits, st, blocks);
-    case Tile::S: return dispatch<CfgS>(pass, va, vb, p, splits, st, blocks);
-    case Tile::N: return dispatch<CfgN>(pass, va, vb, p, splits, st, blocks);
-  }
-  return false;
-}
-
-template <class Cfg>
-bool available(Pass pass, bool va, bool vb) {
-  using AV = Avail<Cfg>;
-  switch (pass) {
-    case Pass::fwd: return va || AV::fwd_span;
-    case Pass::dgrad: return va || AV::dg_scalar;
-    case Pass::wgrad: return AV::wgrad && ((va && vb) || (va && AV::wg_b_span) || AV::wg_a_scalar);
-  }
-  return false;
-}
+using Dispatch = IgemmDispatch<SimtFamily>;
 
 }  // namespace
 
 namespace f32 {
-TileShape tile_shape(Tile t) {
-  switch (t) {
-    case Tile::L:
-    case Tile::W: return {CfgL::BM, CfgL::BN, CfgL::BK};
-    case Tile::M: return {CfgM::BM, CfgM::BN, CfgM::BK};
-    case Tile::S: return {CfgS::BM, CfgS::BN, CfgS::BK};
-    case Tile::N: return {CfgN::BM, CfgN::BN, CfgN::BK};
-  }
-  return {CfgS::BM, CfgS::BN, CfgS::BK};
-}
-bool tile_available(Pass pass, Tile t, bool va, bool vb) {
-  switch (t) {
-    case Tile::L:
-    case Tile::W: return available<CfgL>(pass, va, vb);
-    case Tile::M: return available<CfgM>(pass, va, vb);
-    case Tile::S: return available<CfgS>(pass, va, vb);
-    case Tile::N: return available<CfgN>(pass, va, vb);
-  }
-  return false;
-}
-int blocks_per_sm(Pass pass, Tile t, bool va, bool vb) {
-  int blocks = 0;
-  if (!dispatch_tile(t, pass, va, vb, nullptr, 1, nullptr, &blocks)) return 0;
-  return blocks;
-}
+TileShape tile_shape(Tile t) { return Dispatch::tile_shape(t); }
+bool tile_available(Pass pass, Tile t, bool va, bool vb) { return Dispatch::tile_available(pass, t, va, vb); }
+int blocks_per_sm(Pass pass, Tile t, bool va, bool vb) { return Dispatch::blocks_per_sm(pass, t, va, vb); }
 }  // namespace f32
 
 Tile launch_igemm_f32(Pass pass, Tile tile, bool va, bool vb, const Params& p, int splits, cudaStream_t stream) {
-  if (!f32::tile_available(pass, tile, va, vb)) tile = Tile::S;
-  TILENET_CHECK(dispatch_tile(tile, pass, va, vb, &p, splits, stream, nullptr), Error,
-                "conv2d: no fp32 implicit-GEMM kernel for this pass and loader mode");
-  return tile;
+  return Dispatch::launch(pass, tile, va, vb, p, splits, stream);
 }
 
 }  // namespace tilenet::kernels::conv

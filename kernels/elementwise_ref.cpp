@@ -54,7 +54,7 @@ template <typename T>
 void relu_t(const T* x, T* y, std::int64_t n) {
   for (std::int64_t i = 0; i < n; ++i) {
     const float v = ld(x[i]);
-    y[i] = st<T>(v > 0.0f ? v : 0.0f);
+    y[i] = st<T>(v < 0.0f ? 0.0f : v);  // NaN stays NaN, as in PyTorch
   }
 }
 template <typename T>

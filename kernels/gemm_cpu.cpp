@@ -140,7 +140,7 @@ void epilogue(const GemmParams& p, const float* acc, std::int64_t ldacc, TO* C, 
       float v = p.alpha * arow[j];
       if (p.beta != 0.0f) v += p.beta * to_f(crow[j]);
       if (p.bias) v += p.bias[j0 + j];
-      if (p.act == Activation::relu) v = v > 0.0f ? v : 0.0f;
+      if (p.act == Activation::relu && v < 0.0f) v = 0.0f;  // NaN stays NaN
       crow[j] = from_f<TO>(v);
     }
   }

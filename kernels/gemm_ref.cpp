@@ -46,7 +46,7 @@ void gemm_ref_t(const GemmParams& in, const TI* a, const TI* b, TO* c) {
           double v = static_cast<double>(p.alpha) * acc[j];
           if (p.beta != 0.0f) v += static_cast<double>(p.beta) * ld(crow[j]);
           if (p.bias) v += p.bias[j];
-          if (p.act == Activation::relu) v = v > 0.0 ? v : 0.0;
+          if (p.act == Activation::relu && v < 0.0) v = 0.0;  // NaN stays NaN
           crow[j] = st<TO>(v);
         }
       }

@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <limits>
 
 #include "gemm_test_util.h"
 #include "kernels/gemm.h"
@@ -129,6 +130,21 @@ TEST(GemmCpu, RealValuesWithinTolerance) {
   EXPECT_GT(test::finite_norm(ref), 0.0);
   EXPECT_TRUE(test::all_close(run_cpu(pr, false, false), ref, 1e-4, 1e-4));
   EXPECT_TRUE(test::all_close(run_cpu(pr, true, false), test::gemm_oracle(pr, true, false), 1e-4, 1e-4));
+}
+
+TEST(GemmCpu, ReluLetsNaNThrough) {
+  // Bias NaN in column 0: the ReLU epilogue keeps it (as PyTorch's ReLU does); column 1 clamps.
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  const std::vector<float> a{1, 2}, b{3, -4, 5, -6}, bias{nan, 1};
+  GemmParams p;
+  p.m = 1, p.n = 2, p.k = 2, p.bias = bias.data(), p.act = Activation::relu;
+  std::vector<float> c(2, 7.0f), c2(2, 7.0f);
+  kernels::gemm_cpu(p, a.data(), b.data(), c.data());
+  kernels::gemm_ref(p, a.data(), b.data(), c2.data());
+  for (const auto& got : {c, c2}) {
+    EXPECT_TRUE(std::isnan(got[0]));
+    EXPECT_EQ(got[1], 0.0f);  // 1*-4 + 2*-6 + 1 = -15
+  }
 }
 
 TEST(GemmCpu, EmptyInnerDimensionAppliesEpilogue) {

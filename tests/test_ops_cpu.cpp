@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <limits>
 
 #include "kernels/elementwise.h"
 #include "kernels/reduce.h"
@@ -38,6 +39,9 @@ TEST(ElementwiseRef, BiasAndRelu) {
   Tensor bias = Tensor::from_vector({0.5f, 1, -1}, {3});
   EXPECT_TRUE(test::all_equal(add_bias(x, bias).to_vector(), {1.5f, -1, 2, -3.5f, 6, -7}));
   EXPECT_TRUE(test::all_equal(relu(x).to_vector(), {1, 0, 3, 0, 5, 0}));
+  // A NaN passes ReLU (as in PyTorch): a diverging model is not hidden behind zeros.
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  EXPECT_TRUE(std::isnan(relu(Tensor::from_vector({nan}, {1})).to_vector()[0]));
   Tensor dy = Tensor::from_vector({7, 7, 7, 7, 7, 7}, {2, 3});
   EXPECT_TRUE(test::all_equal(relu_backward(dy, x).to_vector(), {7, 0, 7, 0, 7, 0}));
   Tensor bad_bias = Tensor::zeros({2});
