@@ -253,14 +253,21 @@ void check_ptrs(const char* op, std::initializer_list<const void*> ptrs) {
   for (const void* p : ptrs) TILENET_CHECK(p != nullptr, ValueError, op, ": null pointer argument");
 }
 
+// The widest vector the data pointers (T) and the argmax indices (int32, when present) allow.
+template <typename T>
+int pool_vec(std::int64_t c, std::initializer_list<const void*> data, const std::int32_t* idx) {
+  return std::min(pick_vec(c, sizeof(T), data), pick_vec(c, 4, {idx}));
+}
+
 template <typename T>
 void forward(const char* op, bool is_max, const Pool2dShape& sh, const T* x, T* y, std::int32_t* idx, cudaStream_t s) {
   check_pool2d_shape(sh, op);
   check_ptrs(op, {x, y});
   const int P = sh.p(), Q = sh.q();
   TILENET_CHECK(static_cast<std::int64_t>(sh.n) * P <= INT32_MAX && static_cast<std::int64_t>(Q) * sh.c <= INT32_MAX,
-                ShapeError, op, ": shape too large");
-  const int v = pick_vec(sh.c, 4, {x, y, idx});
+                ShapeError, op, ": n*p = ", static_cast<std::int64_t>(sh.n) * P, " and q*c = ",
+                static_cast<std::int64_t>(Q) * sh.c, " must each fit in int32");
+  const int v = pool_vec<T>(sh.c, {x, y}, idx);
   with_vec(v, [&](auto vc) {
     constexpr int V = decltype(vc)::value;
     const int threads = row_threads(static_cast<std::int64_t>(Q) * (sh.c / V));
@@ -292,8 +299,9 @@ void backward(const char* op, bool is_max, const Pool2dShape& sh, const T* dy, c
   if (is_max) check_ptrs(op, {idx});
   const int P = sh.p(), Q = sh.q();
   TILENET_CHECK(static_cast<std::int64_t>(sh.n) * sh.h <= INT32_MAX && static_cast<std::int64_t>(sh.w) * sh.c <= INT32_MAX,
-                ShapeError, op, ": shape too large");
-  const int v = pick_vec(sh.c, 4, {dy, dx, idx});
+                ShapeError, op, ": n*h = ", static_cast<std::int64_t>(sh.n) * sh.h, " and w*c = ",
+                static_cast<std::int64_t>(sh.w) * sh.c, " must each fit in int32");
+  const int v = pool_vec<T>(sh.c, {dy, dx}, idx);
   with_vec(v, [&](auto vc) {
     constexpr int V = decltype(vc)::value;
     const int threads = row_threads(static_cast<std::int64_t>(sh.w) * (sh.c / V));

@@ -15,7 +15,8 @@ enum class ReduceOp { sum, max };
 
 // Workspace (device bytes) reduce_all needs for n elements.
 std::size_t reduce_all_workspace_bytes(std::int64_t n);
-// out[0] = sum or max of x[0..n). n == 0 gives 0 for sum and -inf for max.
+// out[0] = sum or max of x[0..n). n == 0 gives 0 for sum and -inf for max. max skips NaNs (fmax
+// semantics, as the reference): a NaN-only input gives -inf; use sum to detect non-finite values.
 // workspace: reduce_all_workspace_bytes(n) device bytes.
 void reduce_all(ReduceOp op, const float* x, std::int64_t n, float* out, void* workspace, cudaStream_t stream);
 void reduce_all(ReduceOp op, const half* x, std::int64_t n, float* out, void* workspace, cudaStream_t stream);

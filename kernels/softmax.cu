@@ -179,7 +179,12 @@ __device__ __forceinline__ RowConsts row_consts(const Stat& st, const RowArgs<T>
     // One multiply in float, as the references form it; an L1 hit after the first row.
     if (p.scale_device) c.scale = p.scale * *p.scale_device;
   }
-  if constexpr (M == Mode::ce_hard) c.label = p.labels[row];
+  if constexpr (M == Mode::ce_hard) {
+    c.label = p.labels[row];
+    // A label outside the row poisons its gradient as well as its loss, so a mixed-precision
+    // step is skipped and an fp32 one fails loudly instead of training on a wrong gradient.
+    if (c.label < 0 || c.label >= p.cols) c.scale = NAN;
+  }
   return c;
 }
 
@@ -221,7 +226,9 @@ __device__ __forceinline__ void write_loss(const Stat& st, const RowArgs<T>& p, 
     if (label >= 0 && label < p.cols) loss = logf(st.s) - (to_float(p.a[row * p.cols + label]) - st.m);
     p.losses[row] = loss;
   } else if constexpr (M == Mode::ce_soft) {
-    p.losses[row] = logf(st.s) * st.t - st.u;
+    // A row with no target mass (a masked row) has loss 0, as in the reference, even when all of
+    // its logits are -inf (log 0 * 0 would be NaN).
+    p.losses[row] = st.t == 0.0f ? 0.0f : logf(st.s) * st.t - st.u;
   }
 }
 
@@ -326,14 +333,6 @@ __global__ void __launch_bounds__(512) rows_uncached_kernel(RowArgs<T> p) {
 constexpr int kWarpThreads = 256;    // 8 rows per block on the warp path
 constexpr int kBlockThreads = 1024;  // most threads of a block-per-row kernel
 
-// Opt-in shared memory per block of the current device, less the static scratch.
-std::size_t max_dynamic_smem() {
-  int dev = 0, bytes = 0;
-  TILENET_CUDA_CHECK(cudaGetDevice(&dev));
-  TILENET_CUDA_CHECK(cudaDeviceGetAttribute(&bytes, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev));
-  return static_cast<std::size_t>(bytes) - 1024;
-}
-
 unsigned capped_grid(std::int64_t blocks) {
   return static_cast<unsigned>(blocks < 1 ? 1 : (blocks > 0x7fffffff ? 0x7fffffff : blocks));
 }
@@ -378,10 +377,10 @@ void launch_rows(const RowArgs<T>& p, cudaStream_t s) {
     // Floats: the first input in registers, the second in shared memory, while it fits.
     if constexpr (sizeof(T) == 4) {
       const std::size_t smem = static_cast<std::size_t>(p.cols) * sizeof(T);
-      if (vecs <= static_cast<std::int64_t>(kBlockThreads) * kPacks1 && smem <= max_dynamic_smem()) {
+      constexpr std::size_t kStaticScratch = 1024;  // the block reduction's slots, rounded up
+      if (vecs <= static_cast<std::int64_t>(kBlockThreads) * kPacks1 && smem + kStaticScratch <= max_dynamic_smem()) {
         auto kernel = rows_cached_kernel<M, T, V, kPacks1, false, kBlockThreads, true>;
-        TILENET_CUDA_CHECK(
-            cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem)));
+        allow_dynamic_smem(reinterpret_cast<const void*>(kernel), smem);
         kernel<<<capped_grid(p.rows), threads_for(kPacks1), smem, s>>>(p);
         return;
       }

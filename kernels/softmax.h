@@ -27,8 +27,8 @@ void softmax_backward(const half* y, const half* dy, half* dx, std::int64_t rows
 // scale = grad_scale * *grad_scale_device (f32 [1] in device memory, read by the kernel; null: 1).
 // The device factor is the mixed-precision loss scale: applied here, before the gradient is
 // rounded to f16, small gradients do not underflow; read on the device, it needs no host sync and
-// a captured CUDA graph follows its changes. A label outside [0, cols) gives a NaN loss for its row
-// (and no one-hot term in its gradient row).
+// a captured CUDA graph follows its changes. A label outside [0, cols) gives a NaN loss and a NaN
+// gradient row (checking on the host would cost a sync; the CPU reference throws instead).
 void softmax_cross_entropy(const float* logits, const std::int32_t* labels, float* losses, float* dlogits,
                            std::int64_t rows, std::int64_t cols, float grad_scale, const float* grad_scale_device,
                            cudaStream_t stream);

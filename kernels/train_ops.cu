@@ -55,7 +55,8 @@ __global__ void __launch_bounds__(kThreads) ce_probs_kernel(ProbLossArgs a, cons
   const int lane = threadIdx.x & 31;
   const float scale = dpred ? grad_scale_of(a) : 0.0f;
   const std::int64_t warps = static_cast<std::int64_t>(gridDim.x) * (blockDim.x / 32);
-  const float lo = a.eps, hi = 1.0f - a.eps;
+  // The clip bounds rounded to float (Keras's epsilon arithmetic), exactly as the reference forms them.
+  const double lo = a.eps, hi = static_cast<double>(1.0f - a.eps);
   for (std::int64_t i = blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32; i < a.rows; i += warps) {
     const T* p = pred + i * a.cols;
     const bool bad = a.labels && (a.labels[i] < 0 || a.labels[i] >= a.cols);
@@ -66,7 +67,7 @@ __global__ void __launch_bounds__(kThreads) ce_probs_kernel(ProbLossArgs a, cons
     for (std::int64_t c = lane; c < a.cols; c += 32) {
       const double t = target_at(a, i, c);
       const double q = to_float(p[c]) / s;
-      const double qc = fmin(fmax(q, static_cast<double>(lo)), static_cast<double>(hi));
+      const double qc = q < lo ? lo : (q > hi ? hi : q);  // a NaN stays NaN (fmax would clip it)
       loss -= t * log(qc);
       if (q >= lo && q <= hi) tsum += t;
     }
@@ -77,7 +78,9 @@ __global__ void __launch_bounds__(kThreads) ce_probs_kernel(ProbLossArgs a, cons
     for (std::int64_t c = lane; c < a.cols; c += 32) {
       const double q = to_float(p[c]) / s;
       const double g = (q >= lo && q <= hi) ? -target_at(a, i, c) / q : 0.0;
-      dpred[i * a.cols + c] = from_float<T>(static_cast<float>((g + tsum) / s * scale));
+      // A bad label's row: NaN, like its loss, so a mixed-precision step is skipped.
+      const float d = bad ? __int_as_float(0x7fc00000) : static_cast<float>((g + tsum) / s * scale);
+      dpred[i * a.cols + c] = from_float<T>(d);
     }
   }
 }
@@ -196,7 +199,8 @@ __global__ void __launch_bounds__(kMetricThreads) metrics_kernel(MetricArgs a, c
 }
 
 // One Philox block (4 uniforms) per thread per iteration, as kernels/dropout.cu; the offset is a
-// multiple of 4 (step << 32), so block b covers elements 4b .. 4b + 3.
+// multiple of 4 (step << 32), so block b covers elements 4b .. 4b + 3, and a step's stream never
+// reaches the next step's (the launcher caps n at 2^32).
 template <typename T>
 __global__ void __launch_bounds__(kThreads) dropout_step_kernel(const T* x, T* y, std::int64_t n, float rate,
                                                                  float scale, std::uint64_t seed,
@@ -222,6 +226,8 @@ void launch_dropout_step(const T* x, T* y, std::int64_t n, float rate, std::uint
                          cudaStream_t s) {
   check_dropout_rate(rate, "dropout_at_step");
   TILENET_CHECK(n >= 0 && (n == 0 || (x && y && step)), ValueError, "dropout_at_step: bad arguments (n=", n, ")");
+  TILENET_CHECK(n <= (1LL << 32), ValueError, "dropout_at_step: n=", n,
+                " elements; at most 2^32 per call (each step owns 2^32 random numbers)");
   if (n == 0) return;
   const float scale = 1.0f / (1.0f - rate);
   dropout_step_kernel<<<grid_for((n + 3) / 4, kThreads), kThreads, 0, s>>>(x, y, n, rate, scale, seed, step);
@@ -254,6 +260,7 @@ void launch_ce(const ProbLossArgs& a, const T* pred, T* dpred, cudaStream_t s) {
   check_rows_cols("crossentropy_probs", a.rows, a.cols);
   TILENET_CHECK((a.labels != nullptr) != (a.targets != nullptr), ValueError,
                 "crossentropy_probs: give exactly one of labels and targets");
+  TILENET_CHECK(a.losses != nullptr && pred != nullptr, ValueError, "crossentropy_probs: null losses or predictions");
   if (a.rows == 0) return;
   ce_probs_kernel<<<warp_grid(a.rows), kThreads, 0, s>>>(a, pred, dpred);
   check_launch("crossentropy_probs", s);
@@ -263,6 +270,7 @@ template <typename T>
 void launch_mse(const ProbLossArgs& a, const T* pred, T* dpred, cudaStream_t s) {
   check_rows_cols("mse_loss", a.rows, a.cols);
   TILENET_CHECK(a.targets != nullptr, ValueError, "mse_loss: targets are required");
+  TILENET_CHECK(a.losses != nullptr && pred != nullptr, ValueError, "mse_loss: null losses or predictions");
   if (a.rows == 0) return;
   mse_kernel<<<warp_grid(a.rows), kThreads, 0, s>>>(a, pred, dpred);
   check_launch("mse_loss", s);

@@ -33,7 +33,8 @@ void gather_rows_ref(const std::int32_t* src, const std::int32_t* index, std::in
 // formed in float. grad_scale_device is the mixed-precision loss scale (f32 [1]): a device pointer
 // for the launchers, read by the kernel (no host sync, graph-capturable), and a host pointer for
 // the references. Applying it here, before the rounding to f16, keeps small gradients from
-// underflowing. A label outside [0, cols) gives a NaN loss (the reference throws ValueError).
+// underflowing. A label outside [0, cols) gives a NaN loss and gradient row (the reference throws
+// ValueError).
 struct ProbLossArgs {
   std::int64_t rows = 0, cols = 0;
   const std::int32_t* labels = nullptr;  // [rows], or null

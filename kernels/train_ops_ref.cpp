@@ -46,7 +46,8 @@ float grad_scale_of(const ProbLossArgs& a) {
 
 template <typename T>
 void ce_probs(const ProbLossArgs& a, const T* pred, T* dpred) {
-  const double lo = a.eps, hi = 1.0 - a.eps;
+  // The clip bounds rounded to float (Keras's epsilon arithmetic), as the kernel forms them.
+  const double lo = a.eps, hi = static_cast<double>(1.0f - a.eps);
   const float scale = dpred ? grad_scale_of(a) : 0.0f;
   for (std::int64_t i = 0; i < a.rows; ++i) {
     const T* p = pred + i * a.cols;

@@ -45,7 +45,7 @@ Logs Sequential::evaluate(Dataset data, const EvaluateOptions& o) {
   TILENET_CHECK(o.batch_size >= 1, ValueError, "evaluate: batch_size must be positive, got ", o.batch_size);
   TILENET_CHECK(data.size() > 0 && data.y().defined(), ValueError, "evaluate: needs samples and targets");
   ensure_built(sample_shape(data.x()));
-  data = Dataset(data.x(), prepare_targets(loss_, data.y(), output_shape(), "evaluate"));
+  data = Dataset(data.x(), prepare_targets(loss_, data.y(), output_shape(), "evaluate", true));
   data.to(device_);
   prepare_run(std::min(o.batch_size, data.size()), data.y(), 0);
   return evaluate_batches(data, o.batch_size, "", o.verbose);

@@ -166,11 +166,11 @@ History Sequential::fit(Dataset train, const FitOptions& o) {
   Dataset val;
   bool has_val = false;
   if (o.validation_data.x.defined()) {
-    val = Dataset(o.validation_data.x, prepare_targets(loss_, o.validation_data.y, output_shape(), "fit (validation_data)"));
+    val = Dataset(o.validation_data.x, prepare_targets(loss_, o.validation_data.y, output_shape(), "fit (validation_data)", true));
     ensure_built(sample_shape(val.x()));
     has_val = true;
   }
-  train = Dataset(train.x(), prepare_targets(loss_, train.y(), output_shape(), "fit"));
+  train = Dataset(train.x(), prepare_targets(loss_, train.y(), output_shape(), "fit", true));
   if (!has_val && o.validation_split > 0.0) {
     // Keras: split_at = int(N * (1 - validation_split)); the samples after it validate.
     const std::int64_t n = train.size();

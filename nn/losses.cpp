@@ -48,7 +48,19 @@ Metric::Metric(const std::string& n, int top_k) : name(n), k(top_k) {
                    "top_k_categorical_accuracy, sparse_top_k_categorical_accuracy");
 }
 
-Tensor prepare_targets(const Loss& loss, const Tensor& y, const Shape& out, const char* who) {
+namespace {
+// Throws ValueError naming `who` at the first label outside [0, classes).
+template <typename L>
+void check_label_range(const std::vector<L>& labels, std::int64_t classes, const char* who) {
+  for (std::size_t i = 0; i < labels.size(); ++i)
+    if (!(labels[i] >= 0 && labels[i] < classes))
+      throw ValueError(detail::make_message(who, ": label ", labels[i], " at index ", i, " is outside [0, ", classes,
+                                            ") for a model with ", classes, " outputs"));
+}
+}  // namespace
+
+Tensor prepare_targets(const Loss& loss, const Tensor& y, const Shape& out, const char* who,
+                       bool check_device_labels) {
   check_defined(y, who, "y");
   const std::int64_t n = y.ndim() > 0 ? y.dim(0) : 0;
   if (loss.sparse()) {
@@ -57,7 +69,11 @@ Tensor prepare_targets(const Loss& loss, const Tensor& y, const Shape& out, cons
       throw ShapeError(detail::make_message(who, ": sparse_categorical_crossentropy takes labels of shape (N,) for ",
                                             "outputs (None, classes); got labels ", y.shape().str(), " for outputs ",
                                             batch_shape_str(out)));
-    if (y.dtype() == DType::i32) return y.reshape({n});
+    const std::int64_t classes = out[0];
+    if (y.dtype() == DType::i32) {
+      if (y.device().is_cpu() || check_device_labels) check_label_range(y.to_ints(), classes, who);
+      return y.reshape({n});
+    }
     if (y.dtype() == DType::f16)
       throw DtypeError(detail::make_message(who, ": labels must be i32 (or integral f32), got f16"));
     // Keras accepts float labels holding integers: convert once (a host round trip, before training).
@@ -69,6 +85,7 @@ Tensor prepare_targets(const Loss& loss, const Tensor& y, const Shape& out, cons
                                               " is not a non-negative integer"));
       labels[i] = static_cast<std::int32_t>(v[i]);
     }
+    check_label_range(labels, classes, who);
     return Tensor::from_ints(labels, Shape{n}, y.device());
   }
   if (y.dtype() != DType::f32)

@@ -56,7 +56,11 @@ struct Metric {
 // Validates targets y (N samples) against the loss and the model's per-sample output shape, and
 // returns them in the dtype the kernels take (i32 labels for the sparse loss, f32 otherwise) on
 // y's device. Throws ShapeError/DtypeError/ValueError naming `who`, what it got and expected.
-Tensor prepare_targets(const Loss& loss, const Tensor& y, const Shape& output_shape, const char* who);
+// Integer labels are checked against [0, classes) when they are on the CPU, and on a GPU too when
+// `check_device_labels` (one copy to the host: fit and evaluate, once before their loops; the
+// per-batch calls leave it to the loss kernel, which turns a bad label's row into NaN).
+Tensor prepare_targets(const Loss& loss, const Tensor& y, const Shape& output_shape, const char* who,
+                       bool check_device_labels = false);
 
 // Per-sample losses (f32 [B]) and, when `dpred` is defined, the gradient of the mean batch loss
 // times grad_scale (pred's dtype and shape), times loss_scale[0] when loss_scale is defined (f32 [1]

@@ -259,12 +259,14 @@ TEST(SoftmaxGpu, CrossEntropyEdgeCases) {
   softmax_cross_entropy(x2.get(), lab0.get(), loss.get(), d2.get(), 2, 2, 1.0f, nullptr, s);
   EXPECT_TRUE(test::all_close(loss.host(), {0.0f, std::log(2.0f)}, 1e-6, 1e-6));
   EXPECT_TRUE(test::all_close(d2.host(), {0, 0, 0.5f, -0.5f}, 1e-7, 0));
-  // A label outside [0, C) yields a NaN loss for its row and leaves the others intact.
+  // A label outside [0, C) yields a NaN loss and a NaN gradient row, and leaves the others intact.
   DevArray<std::int32_t> bad(std::vector<std::int32_t>{5, 0});
   softmax_cross_entropy(x2.get(), bad.get(), loss.get(), d2.get(), 2, 2, 1.0f, nullptr, s);
-  const std::vector<float> l = loss.host();
+  const std::vector<float> l = loss.host(), d = d2.host();
   EXPECT_TRUE(std::isnan(l[0]));
   EXPECT_NEAR(l[1], std::log(2.0f), 1e-6);
+  EXPECT_TRUE(std::isnan(d[0]) && std::isnan(d[1]));
+  EXPECT_TRUE(test::all_close({d[2], d[3]}, {0.5f, -0.5f}, 1e-7, 0));
 }
 
 TEST(SoftmaxGpu, NaNAndMaskedLogitsAsTheReference) {
@@ -273,14 +275,15 @@ TEST(SoftmaxGpu, NaNAndMaskedLogitsAsTheReference) {
   // 37 columns: the scalar warp path, lane j holding columns j and j + 32. Row 0: a NaN as lane
   // 3's first value (no finite maximum seen there yet): the whole row is NaN. Row 1: both of lane
   // 0's columns -inf, with target mass: the soft loss is +inf and sum(t) keeps that mass. Row 2:
-  // nothing but -inf.
-  const int rows = 3, cols = 37;
+  // nothing but -inf. Row 3: a masked row, all -inf with no target mass: loss 0.
+  const int rows = 4, cols = 37;
   const float inf = std::numeric_limits<float>::infinity();
   std::vector<float> x = test::random_uniform(rows * cols, -4, 4, test::kSeed);
-  const std::vector<float> t = test::random_uniform(rows * cols, 0, 1, test::kSeed + 1);
+  std::vector<float> t = test::random_uniform(rows * cols, 0, 1, test::kSeed + 1);
   x[3] = std::numeric_limits<float>::quiet_NaN();
   x[cols] = x[cols + 32] = -inf;
-  for (int c = 0; c < cols; ++c) x[2 * cols + c] = -inf;
+  for (int c = 0; c < cols; ++c) x[2 * cols + c] = x[3 * cols + c] = -inf;
+  for (int c = 0; c < cols; ++c) t[3 * cols + c] = 0.0f;
   std::vector<float> y_ref(rows * cols), loss_ref(rows), d_ref(rows * cols);
   softmax_forward_ref(x.data(), y_ref.data(), rows, cols, false);
   softmax_cross_entropy_soft_ref(x.data(), t.data(), loss_ref.data(), d_ref.data(), rows, cols, 1.0f);
@@ -292,4 +295,6 @@ TEST(SoftmaxGpu, NaNAndMaskedLogitsAsTheReference) {
   EXPECT_TRUE(test::all_close(d.host(), d_ref, 1e-6, 1e-5));
   EXPECT_TRUE(std::isnan(loss.host()[0]));
   EXPECT_EQ(loss.host()[1], inf);
+  EXPECT_EQ(loss_ref[3], 0.0f);
+  EXPECT_EQ(loss.host()[3], 0.0f);
 }

@@ -41,7 +41,12 @@ TEST(NnGpuKernels, GatherRowsMatchesReference) {
 TEST(NnGpuKernels, ProbabilityLossesMatchReference) {
   TILENET_REQUIRE_GPU();
   const std::int64_t rows = 77, cols = 37;
-  const Tensor p = Tensor::from_vector(test::random_uniform(rows * cols, 1e-9f, 1.0f, kSeed), {rows, cols});
+  std::vector<float> pv = test::random_uniform(rows * cols, 1e-9f, 1.0f, kSeed);
+  pv[3] = NAN;  // row 0: every q is NaN, and so must be the loss (a clip must not hide it)
+  // Row 1: its label's (7) q = 1 / (1 + 1.05e-7) lies between 1 - 1e-7 rounded to float and in
+  // double: both sides must clip it alike (Keras's float epsilon arithmetic).
+  for (std::int64_t c = 0; c < cols; ++c) pv[cols + c] = c == 7 ? 1.0f : 1.05e-7f / (cols - 1);
+  const Tensor p = Tensor::from_vector(pv, {rows, cols});
   const Tensor t = Tensor::from_vector(test::random_uniform(rows * cols, 0.0f, 1.0f, kSeed + 1), {rows, cols});
   std::vector<std::int32_t> lab(rows);
   for (std::int64_t i = 0; i < rows; ++i) lab[i] = static_cast<std::int32_t>((i * 7) % cols);
@@ -73,8 +78,11 @@ TEST(NnGpuKernels, ProbabilityLossesMatchReference) {
       kernels::mse_loss_ref(a, p.data<float>(), d_ref.data<float>());
       kernels::mse_loss(g, pd.data<float>(), d_gpu.data<float>(), cuda::current_stream());
     }
-    EXPECT_GT(test::l2_norm(d_ref.to_vector()), 0.0);
-    EXPECT_TRUE(test::all_close(l_gpu.to_vector(), l_ref.to_vector(), 1e-5, 1e-5));
+    const std::vector<float> dr = d_ref.to_vector();
+    EXPECT_GT(test::l2_norm(std::vector<float>(dr.begin() + 2 * cols, dr.end())), 0.0);  // past the NaN row
+    const std::vector<float> lg = l_gpu.to_vector();
+    EXPECT_TRUE(std::isnan(lg[0]));
+    EXPECT_TRUE(test::all_close(lg, l_ref.to_vector(), 1e-5, 1e-5));
     EXPECT_TRUE(test::all_close(d_gpu.to_vector(), d_ref.to_vector(), 1e-5, 1e-4));
   }
 }

@@ -303,6 +303,12 @@ TEST(NnModel, BadShapesAndDtypesGiveClearErrors) {
   EXPECT_THROW(m.fit(x, Tensor::zeros({4, 3}), {.verbose = 0}), ShapeError);  // one-hot for a sparse loss
   EXPECT_THROW(m.fit(x, Tensor::from_ints({0, 1, 2}, {3}), {.verbose = 0}), ShapeError);
   EXPECT_THROW(m.fit(x, Tensor::full({4}, 0.5f), {.verbose = 0}), ValueError);  // non-integral labels
+  // A label past the model's outputs is refused before training, integer or float.
+  s = message([&] { m.fit(x, Tensor::from_ints({0, 1, 3, 0}, {4}), {.verbose = 0}); });
+  EXPECT_NE(s.find("fit: label 3 at index 2 is outside [0, 3)"), std::string::npos) << s;
+  s = message([&] { m.evaluate(x, Tensor::from_vector({0, 1, 2, 7}, {4}), {.verbose = 0}); });
+  EXPECT_NE(s.find("evaluate: label 7 at index 3 is outside [0, 3)"), std::string::npos) << s;
+  EXPECT_THROW(m.train_on_batch(x, Tensor::from_ints({-1, 1, 2, 0}, {4})), ValueError);
   EXPECT_THROW(m.fit(x, y, {.batch_size = 0, .verbose = 0}), ValueError);
   EXPECT_THROW(m.fit(x, y, {.validation_split = 1.0, .verbose = 0}), ValueError);
   s = message([&] { m.layer(0).forward(Tensor::zeros({2, 9}), false); });
