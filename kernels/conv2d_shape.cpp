@@ -1,5 +1,6 @@
 // Host-side helpers of kernels/conv2d.h: shape printing and validation, enum names.
 #include <climits>
+#include <cstdint>
 #include <sstream>
 
 #include "kernels/conv2d.h"
@@ -7,12 +8,22 @@
 
 namespace tilenet::kernels {
 
+namespace {
+// An output extent in 64 bits (str() runs on shapes too large for p()/q()'s int arithmetic).
+std::int64_t out_extent(std::int64_t in, std::int64_t pad0, std::int64_t pad1, std::int64_t dil, std::int64_t win,
+                        std::int64_t stride) {
+  const std::int64_t span = in + pad0 + pad1 - dil * (win - 1) - 1;
+  return span < 0 || stride < 1 ? 0 : span / stride + 1;
+}
+}  // namespace
+
 std::string Conv2dShape::str() const {
   std::ostringstream os;
   os << "x(" << n << "," << h << "," << w << "," << c << ") w(" << k << "," << r << "," << s << "," << c
      << ") pad(" << pad_top << "," << pad_left << "," << pad_bottom << "," << pad_right << ") stride("
      << stride_h << "," << stride_w << ") dil(" << dilation_h << "," << dilation_w << ") -> y(" << n << ","
-     << p() << "," << q() << "," << k << ")";
+     << out_extent(h, pad_top, pad_bottom, dilation_h, r, stride_h) << ","
+     << out_extent(w, pad_left, pad_right, dilation_w, s, stride_w) << "," << k << ")";
   return os.str();
 }
 

@@ -87,6 +87,15 @@ TEST(Conv2dRef, ShapesAndChecks) {
     EXPECT_NE(std::string(e.what()).find("conv2d_forward"), std::string::npos) << e.what();
     EXPECT_NE(std::string(e.what()).find("3x3"), std::string::npos) << e.what();
   }
+  // Extents past int: refused, and the message (which prints the output extents) still right.
+  Conv2dShape huge = conv_shape(1, 2'000'000'000, 8, 1, 1, 1, 1, 1, 0);
+  huge.pad_bottom = 2'000'000'000;
+  try {
+    kernels::check_conv2d_shape(huge, "conv2d_forward");
+    FAIL();
+  } catch (const ShapeError& e) {
+    EXPECT_NE(std::string(e.what()).find("-> y(1,4000000000,8,1)"), std::string::npos) << e.what();
+  }
 }
 
 // Central finite differences of L = sum(g * conv(x, w)) in double: exact for a linear map up to
