@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <type_traits>
 
 #include "kernels/gemm_args.h"
 #include "kernels/launch.h"
@@ -199,6 +200,22 @@ namespace tilenet::kernels {
 template <typename K>
 void ensure_smem_limit(K* kernel, int bytes) {
   allow_dynamic_smem(reinterpret_cast<const void*>(kernel), static_cast<std::size_t>(bytes));
+}
+
+// Calls launch(ta, tb) with std::bool_constant values of g's transposes: the kernel instance for
+// each combination is picked at run time.
+template <typename F>
+void with_transposes(const GemmArgs& g, F&& launch) {
+  using N = std::false_type;
+  using T = std::true_type;
+  if (!g.ta && !g.tb)
+    launch(N{}, N{});
+  else if (!g.ta)
+    launch(N{}, T{});
+  else if (!g.tb)
+    launch(T{}, N{});
+  else
+    launch(T{}, T{});
 }
 
 // Launches `launch(args, batches)` over chunks of at most kMaxGridZ batches.

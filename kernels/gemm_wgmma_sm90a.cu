@@ -254,10 +254,9 @@ void launch_one(const GemmArgs& args, int batch, cudaStream_t stream) {
 
 template <class C>
 void launch_cfg(const GemmArgs& g, int batch, cudaStream_t stream) {
-  if (!g.ta && !g.tb) launch_one<C, 0, 0>(g, batch, stream);
-  else if (!g.ta && g.tb) launch_one<C, 0, 1>(g, batch, stream);
-  else if (g.ta && !g.tb) launch_one<C, 1, 0>(g, batch, stream);
-  else launch_one<C, 1, 1>(g, batch, stream);
+  with_transposes(g, [&](auto ta, auto tb) {
+    launch_one<C, decltype(ta)::value, decltype(tb)::value>(g, batch, stream);
+  });
 }
 
 const GemmTileInfo kConfigs[] = {
