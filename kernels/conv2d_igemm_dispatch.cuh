@@ -15,7 +15,7 @@
 
 #include <type_traits>
 
-#include "kernels/conv2d_igemm.cuh"
+#include "kernels/conv2d_igemm_loaders.cuh"
 #include "tensor/error.h"
 
 namespace tilenet::kernels::conv {

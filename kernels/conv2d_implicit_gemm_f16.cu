@@ -18,7 +18,7 @@
 
 #include <type_traits>
 
-#include "kernels/conv2d_igemm.cuh"
+#include "kernels/conv2d_igemm_loaders.cuh"
 #include "kernels/conv2d_igemm_dispatch.cuh"
 #include "kernels/launch.h"
 #include "tensor/error.h"

@@ -14,7 +14,7 @@
 // 0.92-0.94x cuDNN's time with the best tile per case.
 #include <type_traits>
 
-#include "kernels/conv2d_igemm.cuh"
+#include "kernels/conv2d_igemm_loaders.cuh"
 #include "kernels/conv2d_igemm_dispatch.cuh"
 #include "kernels/launch.h"
 #include "tensor/error.h"

@@ -1,0 +1,66 @@
+// Convolution planning, shared by the launch sequences in conv2d.cu (implemented in
+// conv2d_plan.cu): kernel parameters from a shape, the stride phases of backward-data, which
+// operand loaders the pointers allow, the tile and split-K choice, and the workspace each needs.
+// Included by .cu files only (Params comes from conv2d_igemm.cuh).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "kernels/conv2d.h"
+#include "kernels/conv2d_igemm.cuh"
+
+namespace tilenet::kernels::conv {
+
+inline std::size_t align256(std::size_t b) { return (b + 255) / 256 * 256; }
+template <typename I>
+I round_up(I x, I m) {
+  return (x + m - 1) / m * m;
+}
+// Elements in one 16-byte vector chunk.
+inline int vec_width(bool half_precision) { return half_precision ? 8 : 4; }
+
+inline Pass to_pass(Conv2dPass p) {
+  return p == Conv2dPass::forward ? Pass::fwd : p == Conv2dPass::backward_data ? Pass::dgrad : Pass::wgrad;
+}
+inline Conv2dAlgo resolve(Conv2dAlgo algo, const Conv2dShape& sh, Conv2dPass pass, bool hp) {
+  return algo == Conv2dAlgo::Auto ? conv2d_choose_algo(sh, pass, hp) : algo;
+}
+
+// The fields every launch of this shape shares.
+Params base_params(const Conv2dShape& sh);
+
+// Backward-data's stride phases: input rows h = ph + i*stride meet the filter rows
+// r = r0 + t*step (t < nr) at dy row p = i + off - t*dp.
+struct Phase1d {
+  int r0 = 0, nr = 0, step = 1, off = 0, dp = 0, extent = 0;  // extent: i count
+};
+Phase1d phase_1d(int ph, int pad, int stride, int dil, int taps, int in_extent);
+
+// Whether the A and B operands take the 16-byte vector loaders (else the element-wise ones).
+struct Modes {
+  bool va = true, vb = true;
+};
+Modes loader_modes(const Conv2dShape& sh, Pass pass, bool hp, const void* a_ptr, const void* b_ptr);
+
+// The GEMM extents the chooser plans with (dgrad: the largest phase).
+void plan_dims(const Conv2dShape& sh, Pass pass, const Modes& md, long long& gm, long long& gn, long long& gk);
+
+// Backward-data with a tiny c (conv1: c = 3) as a dense GEMM plus a gather (conv2d.cu).
+bool tiny_c_dgrad(const Conv2dShape& sh, const Modes& md, Conv2dAlgo algo);
+int dcol_ld(const Conv2dShape& sh);                       // row length of the dcol buffer
+int dcol_images(const Conv2dShape& sh, std::size_t elem);  // images per dcol chunk
+
+struct Choice {
+  Tile tile = Tile::S;
+  int splits = 1;  // backward-filter split-K
+};
+Choice choose(const Conv2dShape& sh, Pass pass, bool hp, const Modes& md, Conv2dAlgo algo);
+TileShape tile_shape(bool hp, Tile t);
+
+// Workspace of the implicit GEMM for loader modes md, and the check that a given one suffices
+// (16-byte aligned: the kernels read and write it with 16-byte accesses).
+std::size_t igemm_workspace(const Conv2dShape& sh, Pass pass, bool hp, const Modes& md, Conv2dAlgo algo);
+void check_workspace(std::size_t need, const void* ws, std::size_t have, const char* op, const Conv2dShape& sh);
+
+}  // namespace tilenet::kernels::conv
