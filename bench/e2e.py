@@ -12,8 +12,10 @@ Writes OUT/<gpu>/e2e.json ({"gpu", "date", "commit", "results": [{"name", "tilen
 runs out of time records null and its error; everything else still runs. Needs only Python's
 standard library (PyTorch is needed by the PyTorch side only).
 
-Usage (on the GPU machine, from the repository root, with the kit packed by scripts/gpu_kit_pack.sh):
-  python3 bench/e2e.py --bin .gpu/bin --data .gpu/data/fashion-mnist --out "$OUT" --budget-s 480
+Usage (on the GPU machine, with the kit packed by scripts/gpu_kit_pack.sh --data .../fashion-mnist):
+  .gpu/run.sh --only e2e                      (runs this script with the kit's paths), or
+  python3 .gpu/bench/e2e.py --bin .gpu/bin --data .gpu/data/fashion-mnist --out "$OUT" --budget-s 480
+(the kit's payload is unpacked first when .gpu/bin is not there yet).
 """
 import argparse
 import datetime
@@ -44,8 +46,25 @@ def gpu_info():
 
 
 def gpu_slug(name):
+    """"NVIDIA H100 80GB HBM3" -> "h100" (the folder bench/results/ uses), else the whole name."""
     s = re.sub(r"^nvidia\s+", "", name.strip().lower())
+    m = re.match(r"([a-z]{1,2}\d{2,4})\b", s)
+    if m:
+        return m.group(1)
     return re.sub(r"[^a-z0-9]+", "-", s).strip("-") or "unknown-gpu"
+
+
+def unpack_kit(bin_dir):
+    """The GPU kit (scripts/gpu_kit_pack.sh) ships bin/ and lib/ inside payload.tar.xz next to
+    them: unpack it when bin/ is not there yet (run.sh does the same)."""
+    kit = os.path.dirname(os.path.abspath(bin_dir))
+    payload = os.path.join(kit, "payload.tar.xz")
+    if os.path.isdir(bin_dir) or not os.path.isfile(payload):
+        return
+    import tarfile
+    print(f"[e2e] unpacking {payload}", file=sys.stderr, flush=True)
+    with tarfile.open(payload, "r:xz") as t:
+        t.extractall(kit)
 
 
 def parse_kv(line):
@@ -68,16 +87,15 @@ def last_line(text):
 
 
 class Runner:
-    def __init__(self, budget_s, job_cap_s, log_dir, env):
+    def __init__(self, budget_s, job_cap_s, log_dir):
         self.deadline = time.monotonic() + budget_s
         self.job_cap_s = job_cap_s
         self.log_dir = log_dir
-        self.env = env
 
     def remaining(self):
         return self.deadline - time.monotonic()
 
-    def run(self, name, cmd, parse, jobs_after):
+    def run(self, name, cmd, parse, jobs_after, env):
         """Runs cmd, returns (parsed dict or None, error or None, seconds). Leaves ~25 s for each later
         job when it can, and never less than an equal share of what is left."""
         left = self.remaining()
@@ -88,7 +106,7 @@ class Runner:
         t0 = time.monotonic()
         print(f"[e2e] {name}: {shlex.join(cmd)} (limit {limit:.0f}s)", file=sys.stderr, flush=True)
         try:
-            p = subprocess.run(cmd, capture_output=True, text=True, timeout=limit, env=self.env)
+            p = subprocess.run(cmd, capture_output=True, text=True, timeout=limit, env=env)
             out, err, rc = p.stdout, p.stderr, p.returncode
         except subprocess.TimeoutExpired as e:
             out = e.stdout.decode(errors="replace") if isinstance(e.stdout, bytes) else (e.stdout or "")
@@ -126,7 +144,7 @@ def main():
     ap.add_argument("--bin", required=True, help="folder with train_mnist and train_alexnet")
     ap.add_argument("--data", required=True, help="MNIST-format IDX folder (Fashion-MNIST on the GPU kit)")
     ap.add_argument("--out", default=os.path.join(HERE, "results"), help="results root (default bench/results)")
-    ap.add_argument("--gpu", default="", help="results folder name (default: from nvidia-smi, e.g. h100-80gb-hbm3)")
+    ap.add_argument("--gpu", default="", help="results folder name (default: from nvidia-smi, e.g. h100)")
     ap.add_argument("--commit", default="", help="default: BIN/../COMMIT, else git rev-parse")
     ap.add_argument("--python", default=sys.executable)
     ap.add_argument("--epochs", type=int, default=12)
@@ -135,6 +153,7 @@ def main():
     ap.add_argument("--job-cap-s", type=float, default=150, help="most seconds one run may take")
     ap.add_argument("--only", default="", help="comma-separated subset of: mlp,cnn,alexnet")
     args = ap.parse_args()
+    unpack_kit(args.bin)
 
     gpu_name, driver = gpu_info()
     slug = args.gpu or gpu_slug(gpu_name)
@@ -149,10 +168,18 @@ def main():
         else:
             commit = sh(["git", "-C", HERE, "rev-parse", "--short", "HEAD"]) or "unknown"
 
-    env = dict(os.environ)
+    # tilenet's side gets the kit's libraries; PyTorch's keeps the environment it was started in
+    # (run.sh saves it in TILENET_KIT_ORIG_LD_LIBRARY_PATH), so it loads its own CUDA libraries.
+    base = dict(os.environ)
+    if "TILENET_KIT_ORIG_LD_LIBRARY_PATH" in base:
+        base["LD_LIBRARY_PATH"] = base.pop("TILENET_KIT_ORIG_LD_LIBRARY_PATH")
+        if not base["LD_LIBRARY_PATH"]:
+            del base["LD_LIBRARY_PATH"]
+    env_tilenet = dict(base)
     libs = [os.path.abspath(os.path.join(args.bin, "..", "lib")), "/usr/local/cuda/lib64"]
-    env["LD_LIBRARY_PATH"] = ":".join(libs + [env.get("LD_LIBRARY_PATH", "")]).rstrip(":")
-    runner = Runner(args.budget_s, args.job_cap_s, log_dir, env)
+    env_tilenet["LD_LIBRARY_PATH"] = ":".join(libs + [base.get("LD_LIBRARY_PATH", "")]).rstrip(":")
+    envs = {"tilenet": env_tilenet, "pytorch": base}
+    runner = Runner(args.budget_s, args.job_cap_s, log_dir)
     only = set(filter(None, args.only.split(","))) or {"mlp", "cnn", "alexnet"}
 
     tl = lambda exe: os.path.join(args.bin, exe)  # noqa: E731
@@ -174,11 +201,22 @@ def main():
                          parse_tilenet_last))
             jobs.append((model, "pytorch", [*py("pytorch_mnist.py"), *common], parse_json_last))
     raw = {}
+    doc = None
     for i, (key, side, cmd, parse) in enumerate(jobs):
-        res, err, dt = runner.run(f"{key}_{side}", cmd, parse, len(jobs) - i - 1)
+        res, err, dt = runner.run(f"{key}_{side}", cmd, parse, len(jobs) - i - 1, envs[side])
         raw[(key, side)] = (res, err, dt)
         status = "ok" if err is None else err
         print(f"[e2e] {key}/{side}: {status} ({dt:.1f}s)", file=sys.stderr, flush=True)
+        # Written after every job: a caller's time limit that cuts the run short keeps what was measured.
+        doc = write_outputs(raw, args, gpu_name, driver, commit, out_dir)
+    if doc is None:
+        doc = write_outputs(raw, args, gpu_name, driver, commit, out_dir)
+    print(json.dumps(doc))
+    return 0 if all(err is None for (_, err, _) in raw.values()) else 1
+
+
+def write_outputs(raw, args, gpu_name, driver, commit, out_dir):
+    """e2e.json and README.md from the runs so far; returns the JSON document."""
 
     def pick(key, side, field):
         res, err, _ = raw.get((key, side), (None, "not run", 0))
@@ -234,13 +272,12 @@ def main():
     for (_, side), (res, _, _) in raw.items():  # the versions the PyTorch side reported
         if side == "pytorch" and res and "pytorch" not in doc:
             doc["pytorch"] = {f: res[f] for f in ("torch", "cudnn", "device") if res.get(f)}
-    with open(os.path.join(out_dir, "e2e.json"), "w") as f:
-        json.dump(doc, f, indent=1)
-        f.write("\n")
-    with open(os.path.join(out_dir, "README.md"), "w") as f:
-        f.write(render_table(doc))
-    print(json.dumps(doc))
-    return 0 if all(err is None for (_, err, _) in raw.values()) else 1
+    for name, text in (("e2e.json", json.dumps(doc, indent=1) + "\n"), ("README.md", render_table(doc))):
+        tmp = os.path.join(out_dir, name + ".tmp")
+        with open(tmp, "w") as f:
+            f.write(text)
+        os.replace(tmp, os.path.join(out_dir, name))
+    return doc
 
 
 def fmt(v):

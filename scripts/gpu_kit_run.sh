@@ -4,16 +4,20 @@
 #   2. compute-sanitizer memcheck, racecheck, initcheck and synccheck over the GPU tests
 #      (TILENET_TEST_SMALL=1 shrinks the shapes);
 #   3. every benchmark (Google Benchmark JSON);
-#   4. optional extra commands (samples, PyTorch comparisons) given with --extra "cmd".
-# Logs and JSON go to a scratch folder, packed at the end into results.tar.gz, which lands with
-# summary.txt in the results folder (default $OUT, else ./gpu-results): two files, so the device
-# tool's limit on returned files is never hit.
-# Usage: run.sh [--results DIR] [--only tests,sanitize,bench] [--filter GTEST_FILTER]
+#   4. with --only ...,e2e: bench/e2e.py, the sample trainers against PyTorch (data/fashion-mnist);
+#   5. optional extra commands (samples, PyTorch comparisons) given with --extra "cmd".
+# Logs and JSON go to a scratch folder, packed into results.tar.gz after every step (and on exit or
+# SIGTERM), which lands with summary.txt in the results folder (default $OUT, else ./gpu-results):
+# two files, so the device tool's limit on returned files is never hit, and a run cut short keeps
+# what it measured.
+# Usage: run.sh [--results DIR] [--only tests,sanitize,bench,e2e] [--filter GTEST_FILTER]
 #               [--bench-filter REGEX] [--sanitize-filter GTEST_FILTER] [--extra "CMD"]...
 #               [--budget SECONDS] [--sanitize-tools memcheck,racecheck,initcheck,synccheck]
 # --budget stops starting new steps once that many seconds have passed, so the run finishes and
-# packs its results inside a caller's time limit; summary.txt is written as the run goes.
+# packs its results inside a caller's time limit (default 540 when $OUT is set: the device tool
+# stops a command at 600 s); summary.txt is written as the run goes.
 set -uo pipefail
+shopt -s nullglob
 kit="$(cd "$(dirname "$0")" && pwd)"
 results="${OUT:-$PWD/gpu-results}"
 only="tests,sanitize,bench"
@@ -23,7 +27,7 @@ bench_filter="."
 # counts as an API error: they run in the plain test pass instead.
 san_filter="-*OutOfMemory*"
 extras=()
-budget=0
+budget=$([ -n "${OUT:-}" ] && echo 540 || echo 0)
 tools="memcheck,racecheck,initcheck,synccheck"
 start_s=$(date +%s)
 while [ $# -gt 0 ]; do
@@ -40,14 +44,25 @@ while [ $# -gt 0 ]; do
   esac
 done
 mkdir -p "$results"
-if [ -f "$kit/payload.tar.xz" ] && [ ! -d "$kit/bin" ]; then
-  tar xJf "$kit/payload.tar.xz" -C "$kit"
-fi
 work=$(mktemp -d /tmp/tilenet-run.XXXXXX)
 mkdir -p "$work/logs"
 summary="$results/summary.txt"
 : > "$summary"
 say() { echo "$*" | tee -a "$summary"; }
+pack() { (cd "$work" && tar czf "$results/results.tar.gz.tmp" . 2>/dev/null && mv "$results/results.tar.gz.tmp" "$results/results.tar.gz"); }
+trap 'say "terminated after $(( $(date +%s) - start_s ))s"; pack; exit 143' TERM INT
+trap pack EXIT
+# The payload: tar with xz where the image has it, else Python's tarfile.
+if [ -f "$kit/payload.tar.xz" ] && [ ! -d "$kit/bin" ]; then
+  if ! tar xJf "$kit/payload.tar.xz" -C "$kit" 2>/dev/null; then
+    python3 -c 'import sys, tarfile; tarfile.open(sys.argv[1], "r:xz").extractall(sys.argv[2])' \
+      "$kit/payload.tar.xz" "$kit" || { say "FATAL: cannot unpack $kit/payload.tar.xz"; exit 3; }
+  fi
+fi
+[ -d "$kit/bin" ] || { say "FATAL: no $kit/bin (pack with scripts/gpu_kit_pack.sh)"; exit 3; }
+export PATH="$PATH:/usr/local/cuda/bin"
+# The dataset test and e2e read Fashion-MNIST from the kit when it carries one.
+[ -d "$kit/data/fashion-mnist" ] && export TILENET_FASHION_MNIST="$kit/data/fashion-mnist"
 # A step's time limit: its default, cut to what the budget has left.
 limit() {
   local def=$1
@@ -68,6 +83,8 @@ time_left() {
 }
 
 # Libraries: the kit's own, the CUDA toolkit's, and cuBLAS/cuDNN from PyTorch's wheels if present.
+# PyTorch itself (bench/e2e.py) gets the original path back.
+export TILENET_KIT_ORIG_LD_LIBRARY_PATH="${LD_LIBRARY_PATH:-}"
 extra_libs="$kit/lib:/usr/local/cuda/lib64"
 for d in $(python3 - <<'PY' 2>/dev/null
 import importlib, os
@@ -99,8 +116,11 @@ done
 
 status=0
 if [[ ",$only," == *",tests,"* ]]; then
-  say "== tests"
-  for exe in "$kit"/bin/test_*; do
+  say "== tests (GPU executables first)"
+  gpu_tests=("$kit"/bin/test_*_gpu*)
+  other_tests=()
+  for exe in "$kit"/bin/test_*; do [[ "$(basename "$exe")" == *_gpu* ]] || other_tests+=("$exe"); done
+  for exe in "${gpu_tests[@]}" "${other_tests[@]}"; do
     name=$(basename "$exe")
     time_left "$name" || continue
     timeout "$(limit 600)" "$exe" --gtest_filter="$filter" --gtest_output="json:$work/logs/$name.json" > "$work/logs/$name.log" 2>&1
@@ -109,9 +129,12 @@ if [[ ",$only," == *",tests,"* ]]; then
     say "$name rc=$rc $line"
     [ $rc -ne 0 ] && { status=1; grep -E '^\[  FAILED  \]' "$work/logs/$name.log" | head -20 | tee -a "$summary"; }
   done
+  pack
 fi
 
-if [[ ",$only," == *",sanitize,"* ]] && command -v compute-sanitizer >/dev/null; then
+if [[ ",$only," == *",sanitize,"* ]] && ! command -v compute-sanitizer >/dev/null; then
+  say "SKIPPED: compute-sanitizer not found (PATH, /usr/local/cuda/bin)"
+elif [[ ",$only," == *",sanitize,"* ]]; then
   say "== compute-sanitizer (TILENET_TEST_SMALL=1)"
   for tool in ${tools//,/ }; do
     for exe in "$kit"/bin/test_*_gpu; do
@@ -125,6 +148,7 @@ if [[ ",$only," == *",sanitize,"* ]] && command -v compute-sanitizer >/dev/null;
       say "$tool $name rc=$rc ${errs:-no summary line}"
       [ $rc -ne 0 ] && status=1
     done
+    pack
   done
 fi
 
@@ -136,7 +160,26 @@ if [[ ",$only," == *",bench,"* ]]; then
     timeout "$(limit 600)" "$exe" --benchmark_filter="$bench_filter" --benchmark_out="$work/$name.json" \
       --benchmark_out_format=json > "$work/logs/$name.log" 2>&1
     say "$name rc=$?"
+    pack
   done
+fi
+
+if [[ ",$only," == *",e2e,"* ]] && time_left "e2e"; then
+  e2e_budget=$(limit 480)
+  say "== e2e (bench/e2e.py, ${e2e_budget}s)"
+  timeout "$((e2e_budget + 30))" python3 "$kit/bench/e2e.py" --bin "$kit/bin" \
+    --data "${TILENET_FASHION_MNIST:-$kit/data/fashion-mnist}" --out "$work/e2e" --budget-s "$((e2e_budget - 10))" \
+    > "$work/logs/e2e.log" 2>&1
+  rc=$?
+  say "e2e rc=$rc"
+  [ $rc -ne 0 ] && status=1
+  python3 - "$work"/e2e/*/e2e.json <<'PY' 2>&1 | tee -a "$summary"
+import json, sys
+for path in sys.argv[1:]:
+    for r in json.load(open(path))["results"]:
+        print(f"  {r['name']}: tilenet={r['tilenet']} pytorch={r['pytorch']} goal_met={r.get('goal_met')}")
+PY
+  pack
 fi
 
 for cmd in "${extras[@]}"; do
@@ -144,8 +187,8 @@ for cmd in "${extras[@]}"; do
   say "== extra: $cmd"
   (cd "$kit" && KIT="$kit" RESULTS="$work" timeout "$(limit 3600)" bash -c "$cmd") >> "$work/logs/extra.log" 2>&1
   say "rc=$?"
+  pack
 done
 
 say "done in $(( $(date +%s) - start_s ))s, status $status"
-(cd "$work" && tar czf "$results/results.tar.gz" . 2>/dev/null)
-exit $status
+exit $status  # the EXIT trap packs results.tar.gz

@@ -1,10 +1,13 @@
 // End-to-end CPU training on real data: an MLP on 6,000 Fashion-MNIST training images for two
 // epochs must reach >= 0.80 accuracy on 1,000 test images. The data come from Debian's
-// dataset-fashion-mnist package; without them this test FAILS (CI must install it), it does not skip.
+// dataset-fashion-mnist package (or the folder in TILENET_FASHION_MNIST, as on the GPU kit);
+// without them this test FAILS (CI must install it), it does not skip.
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <iostream>
+#include <string>
 
 #include "nn/data/idx.h"
 #include "nn/sequential.h"
@@ -13,9 +16,13 @@
 namespace tilenet::nn {
 namespace {
 
-constexpr const char* kDir = "/usr/share/datasets/fashion-mnist";
+std::string data_dir() {
+  const char* env = std::getenv("TILENET_FASHION_MNIST");
+  return env && *env ? env : "/usr/share/datasets/fashion-mnist";
+}
 
 TEST(NnTraining, FashionMnistMlpCpuTwoEpochs) {
+  const std::string kDir = data_dir();
   data::LabeledImages train, test;
   try {
     train = data::load_mnist(kDir, /*train=*/true);
