@@ -1,5 +1,6 @@
 #include "tensor/memory.h"
 
+#include <cstdint>
 #include <cstdlib>
 #include <mutex>
 #include <set>
@@ -12,11 +13,19 @@
 namespace tilenet::memory {
 namespace {
 
+using detail::check_cuda;
+
 constexpr std::size_t kSmallRound = 512;            // small requests round to 512 B
 constexpr std::size_t kLargeThreshold = 1u << 20;   // >= 1 MiB rounds to 128 KiB
 constexpr std::size_t kLargeRound = 128u << 10;
 
-std::size_t round_size(std::size_t bytes) {
+// Rounds a request up to the allocator's granularity. A request so large that rounding would wrap
+// around size_t (a mistyped or overflowed size) is refused before anything reaches the driver.
+std::size_t round_size(std::size_t bytes, int device) {
+  if (bytes > SIZE_MAX - kLargeRound)
+    throw OutOfMemoryError(detail::make_message("out of memory on cuda:", device, ": cannot allocate ", bytes,
+                                                " bytes (", format_bytes(bytes), "), more than any device holds"),
+                           bytes, 0);
   if (bytes == 0) bytes = 1;
   const std::size_t r = bytes < kLargeThreshold ? kSmallRound : kLargeRound;
   return (bytes + r - 1) / r * r;
@@ -24,9 +33,30 @@ std::size_t round_size(std::size_t bytes) {
 
 struct Block {
   void* ptr;
-  std::size_t size;
+  std::size_t size;       // the block's size (what bytes_reserved and bytes_in_use count)
   int device;
   cudaStream_t stream;
+  std::size_t requested;  // what the live allocation asked for (0 while the block is cached)
+};
+
+// Makes `device` current for a scope and restores the previous device after; used around the
+// driver calls that act on the current device (cudaMalloc, cudaFree, cudaDeviceSynchronize).
+class DeviceScope {
+ public:
+  explicit DeviceScope(int device) {
+    check_cuda(cudaGetDevice(&previous_), "cudaGetDevice", __FILE__, __LINE__);
+    if (previous_ != device) check_cuda(cudaSetDevice(device), "cudaSetDevice", __FILE__, __LINE__);
+  }
+  ~DeviceScope() {
+    int current = previous_;
+    if (cudaGetDevice(&current) != cudaSuccess || (current != previous_ && cudaSetDevice(previous_) != cudaSuccess))
+      (void)cudaGetLastError();  // a destructor must not throw; a sticky error resurfaces at the next call
+  }
+  DeviceScope(const DeviceScope&) = delete;
+  DeviceScope& operator=(const DeviceScope&) = delete;
+
+ private:
+  int previous_ = 0;
 };
 
 // Free blocks ordered by (device, stream, size, address) for best-fit lookup.
@@ -40,25 +70,24 @@ class CudaCache {
   }
 
   void* allocate(std::size_t bytes, int device, cudaStream_t stream) {
-    const std::size_t size = round_size(bytes);
+    const std::size_t size = round_size(bytes, device);
     std::lock_guard<std::mutex> lock(mu_);
     auto& st = stats_[device];
     // Best fit among cached blocks of this device and stream, at most twice the rounded size so
-    // that small requests do not pin large blocks.
+    // that small requests do not pin large blocks (written so that 2 * size cannot wrap).
     auto it = free_.lower_bound(FreeKey{device, key(stream), size, 0});
-    if (it != free_.end() && std::get<0>(*it) == device &&
-        std::get<1>(*it) == key(stream) && std::get<2>(*it) <= 2 * size) {
+    if (it != free_.end() && std::get<0>(*it) == device && std::get<1>(*it) == key(stream) &&
+        std::get<2>(*it) - size <= size) {
       Block b = blocks_free_.at(std::get<3>(*it));
       blocks_free_.erase(std::get<3>(*it));
       free_.erase(it);
+      b.requested = bytes;
       live_[b.ptr] = b;
-      account_alloc(st, b.size);
+      account_alloc(st, b.size, bytes);
       return b.ptr;
     }
     void* p = nullptr;
-    int prev = -1;
-    check(cudaGetDevice(&prev), "cudaGetDevice");
-    if (prev != device) check(cudaSetDevice(device), "cudaSetDevice");
+    DeviceScope on_device(device);
     cudaError_t err = cudaMalloc(&p, size);
     if (err == cudaErrorMemoryAllocation) {
       (void)cudaGetLastError();
@@ -69,7 +98,6 @@ class CudaCache {
       (void)cudaGetLastError();
       std::size_t free_b = 0, total_b = 0;
       if (cudaMemGetInfo(&free_b, &total_b) != cudaSuccess) (void)cudaGetLastError();
-      if (prev != device) cudaSetDevice(prev);
       if (err == cudaErrorMemoryAllocation)
         throw OutOfMemoryError(
             detail::make_message("out of memory on cuda:", device, ": tried to allocate ",
@@ -81,11 +109,10 @@ class CudaCache {
                                            " failed: ", cudaGetErrorString(err)),
                       err);
     }
-    if (prev != device) check(cudaSetDevice(prev), "cudaSetDevice");
-    live_[p] = Block{p, size, device, stream};
+    live_[p] = Block{p, size, device, stream, bytes};
     st.bytes_reserved += size;
     st.cuda_mallocs++;
-    account_alloc(st, size);
+    account_alloc(st, size, bytes);
     return p;
   }
 
@@ -97,6 +124,8 @@ class CudaCache {
     Block b = it->second;
     live_.erase(it);
     stats_[b.device].bytes_in_use -= b.size;
+    stats_[b.device].requested_bytes_in_use -= b.requested;
+    b.requested = 0;
     blocks_free_[reinterpret_cast<std::uintptr_t>(p)] = b;
     free_.insert(FreeKey{b.device, key(b.stream), b.size, reinterpret_cast<std::uintptr_t>(p)});
   }
@@ -108,6 +137,7 @@ class CudaCache {
   void reset_peak(int device) {
     std::lock_guard<std::mutex> lock(mu_);
     stats_[device].peak_bytes_in_use = stats_[device].bytes_in_use;
+    stats_[device].peak_requested_bytes = stats_[device].requested_bytes_in_use;
   }
   void empty(int device) {
     std::lock_guard<std::mutex> lock(mu_);
@@ -116,34 +146,30 @@ class CudaCache {
 
  private:
   static std::uintptr_t key(cudaStream_t s) { return reinterpret_cast<std::uintptr_t>(s); }
-  static void check(cudaError_t e, const char* what) {
-    if (e != cudaSuccess) detail::throw_cuda_error(e, what, __FILE__, __LINE__);
-  }
-  static void account_alloc(MemoryStats& st, std::size_t size) {
+  static void account_alloc(MemoryStats& st, std::size_t size, std::size_t requested) {
     st.bytes_in_use += size;
+    st.requested_bytes_in_use += requested;
     st.allocations++;
     if (st.bytes_in_use > st.peak_bytes_in_use) st.peak_bytes_in_use = st.bytes_in_use;
+    if (st.requested_bytes_in_use > st.peak_requested_bytes) st.peak_requested_bytes = st.requested_bytes_in_use;
   }
-  // Caller holds mu_. Waits for queued work before handing memory back to the driver.
+  // Caller holds mu_. Hands `device`'s cached blocks back to the driver, with `device` current,
+  // after its queued work is done (a cached block may still be read by work queued before its free).
+  // A failing call throws CudaError; the blocks not yet freed, that one included, stay cached and
+  // counted, so the statistics keep matching what is held from the driver.
   void release_cached(int device) {
-    bool any = false;
-    for (auto it = free_.begin(); it != free_.end();) {
-      if (std::get<0>(*it) != device) {
-        ++it;
-        continue;
-      }
-      if (!any) {
-        cudaDeviceSynchronize();
-        any = true;
-      }
+    auto it = free_.lower_bound(FreeKey{device, 0, 0, 0});
+    if (it == free_.end() || std::get<0>(*it) != device) return;
+    DeviceScope on_device(device);
+    check_cuda(cudaDeviceSynchronize(), "cudaDeviceSynchronize()", __FILE__, __LINE__);
+    while (it != free_.end() && std::get<0>(*it) == device) {
       const std::uintptr_t addr = std::get<3>(*it);
-      Block b = blocks_free_.at(addr);
-      cudaFree(b.ptr);
+      const Block& b = blocks_free_.at(addr);
+      check_cuda(cudaFree(b.ptr), "cudaFree(cached block)", __FILE__, __LINE__);
       stats_[device].bytes_reserved -= b.size;
       blocks_free_.erase(addr);
       it = free_.erase(it);
     }
-    (void)cudaGetLastError();
   }
 
   std::mutex mu_;
@@ -171,8 +197,9 @@ void reset_peak(int device) { CudaCache::instance().reset_peak(device); }
 void empty_cache(int device) { CudaCache::instance().empty(device); }
 
 void* host_allocate(std::size_t bytes) {
-  const std::size_t size = (bytes + 63) / 64 * 64;
-  void* p = std::aligned_alloc(64, size == 0 ? 64 : size);
+  // Near SIZE_MAX the rounding below would wrap to a tiny size: refuse such a request outright.
+  const std::size_t size = bytes > SIZE_MAX - 63 ? 0 : (bytes + 63) / 64 * 64;
+  void* p = bytes > SIZE_MAX - 63 ? nullptr : std::aligned_alloc(64, size == 0 ? 64 : size);
   if (!p)
     throw OutOfMemoryError(detail::make_message("out of host memory: tried to allocate ",
                                                 format_bytes(bytes), " (", bytes, " bytes)"),

@@ -77,7 +77,7 @@ void batchnorm_forward_train_into(const Tensor& x, const Tensor& gamma, const Te
   check_channel(save_invstd, x, channels, op, "save_invstd");
   TILENET_CHECK(momentum >= 0.0f && momentum <= 1.0f, ValueError, op, ": momentum must be in [0, 1], got ", momentum);
   check_eps(eps, op);
-  by_dtype(x, [&](auto* tag) {
+  by_dtype(x, op, [&](auto* tag) {
     using T = std::remove_pointer_t<decltype(tag)>;
     if (x.is_cuda()) {
       cudaStream_t s = stream_of(x);
@@ -108,7 +108,7 @@ void batchnorm_forward_infer_into(const Tensor& x, const Tensor& gamma, const Te
   check_channel(running_mean, x, channels, op, "running_mean");
   check_channel(running_var, x, channels, op, "running_var");
   check_eps(eps, op);
-  by_dtype(x, [&](auto* tag) {
+  by_dtype(x, op, [&](auto* tag) {
     using T = std::remove_pointer_t<decltype(tag)>;
     if (x.is_cuda())
       kernels::batchnorm_forward_infer(x.data<T>(), gamma.data<float>(), beta.data<float>(),
@@ -135,7 +135,7 @@ void batchnorm_backward_into(const Tensor& dy, const Tensor& x, const Tensor& ga
   check_channel(save_invstd, x, channels, op, "save_invstd");
   check_channel(dgamma, x, channels, op, "dgamma");
   check_channel(dbeta, x, channels, op, "dbeta");
-  by_dtype(x, [&](auto* tag) {
+  by_dtype(x, op, [&](auto* tag) {
     using T = std::remove_pointer_t<decltype(tag)>;
     if (x.is_cuda()) {
       cudaStream_t s = stream_of(x);
@@ -159,7 +159,7 @@ void dropout_into(const Tensor& x, Tensor& y, float rate, std::uint64_t seed, st
   check_float(x, op, xname);
   check_like(x, y, op, yname);
   kernels::check_dropout_rate(rate, op);
-  by_dtype(x, [&](auto* tag) {
+  by_dtype(x, op, [&](auto* tag) {
     using T = std::remove_pointer_t<decltype(tag)>;
     if (x.is_cuda())
       kernels::dropout(x.data<T>(), y.data<T>(), x.numel(), rate, seed, offset, stream_of(x));
@@ -200,7 +200,7 @@ void lrn_forward_into(const Tensor& x, Tensor& y, const LrnOptions& opt) {
   check_lrn_input(x, op);
   check_like(x, y, op, "y");
   const kernels::LrnParams p = lrn_params(opt, op);
-  by_dtype(x, [&](auto* tag) {
+  by_dtype(x, op, [&](auto* tag) {
     using T = std::remove_pointer_t<decltype(tag)>;
     if (x.is_cuda())
       kernels::lrn_forward(x.data<T>(), y.data<T>(), x.shape().rows(), x.shape().cols(), p, stream_of(x));
@@ -215,7 +215,7 @@ void lrn_backward_into(const Tensor& x, const Tensor& dy, Tensor& dx, const LrnO
   check_like(x, dy, op, "dy");
   check_like(x, dx, op, "dx");
   const kernels::LrnParams p = lrn_params(opt, op);
-  by_dtype(x, [&](auto* tag) {
+  by_dtype(x, op, [&](auto* tag) {
     using T = std::remove_pointer_t<decltype(tag)>;
     if (x.is_cuda())
       kernels::lrn_backward(x.data<T>(), dy.data<T>(), dx.data<T>(), x.shape().rows(), x.shape().cols(), p,

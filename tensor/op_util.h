@@ -14,15 +14,16 @@ namespace tilenet::detail {
 inline cudaStream_t stream_of(const Tensor& t) { return cuda::current_stream(t.device().index); }
 
 // Calls f(tag) with a typed null pointer of t's element type: float* for f32, half* for f16.
-// Callers check the dtype first (check_float); i32 is rejected here as a last line of defence.
+// Other dtypes (i32) throw DtypeError naming `op`; most callers check the dtype first
+// (check_float), for the others this is the check.
 template <typename F>
-void by_dtype(const Tensor& t, F&& f) {
+void by_dtype(const Tensor& t, const char* op, F&& f) {
   if (t.dtype() == DType::f32)
     f(static_cast<float*>(nullptr));
   else if (t.dtype() == DType::f16)
     f(static_cast<half*>(nullptr));
   else
-    throw DtypeError(make_message("this op takes f32 or f16 tensors; got ", dtype_name(t.dtype())));
+    throw DtypeError(make_message(op, ": takes f32 or f16 tensors, got ", dtype_name(t.dtype())));
 }
 
 // t is defined and holds f32 or f16.

@@ -22,7 +22,7 @@ void check_binary(const Tensor& a, const Tensor& b, const Tensor& out, const cha
 void binary_into(kernels::BinaryOp op, const Tensor& a, const Tensor& b, Tensor& out) {
   const char* name = kernels::binary_op_name(op);
   check_binary(a, b, out, name);
-  by_dtype(a, [&](auto* tag) {
+  by_dtype(a, name, [&](auto* tag) {
     using T = std::remove_pointer_t<decltype(tag)>;
     if (a.is_cuda())
       kernels::binary(op, a.data<T>(), b.data<T>(), out.data<T>(), a.numel(), stream_of(a));
@@ -51,7 +51,7 @@ Tensor reduce(kernels::ReduceOp op, const Tensor& x, bool lastdim, const char* n
     rows = x.shape().rows();
   }
   Tensor out = Tensor::empty(out_shape, DType::f32, x.device());
-  by_dtype(x, [&](auto* tag) {
+  by_dtype(x, name, [&](auto* tag) {
     using T = std::remove_pointer_t<decltype(tag)>;
     if (x.is_cuda()) {
       if (lastdim) {
@@ -73,7 +73,7 @@ Tensor reduce(kernels::ReduceOp op, const Tensor& x, bool lastdim, const char* n
 
 void fill_(Tensor& t, float value) {
   check_defined(t, "fill_", "t");
-  by_dtype(t, [&](auto* tag) {
+  by_dtype(t, "fill_", [&](auto* tag) {
     using T = std::remove_pointer_t<decltype(tag)>;
     if (t.is_cuda())
       kernels::fill(t.data<T>(), t.numel(), value, stream_of(t));
@@ -84,7 +84,7 @@ void fill_(Tensor& t, float value) {
 
 void scale_(Tensor& t, float alpha) {
   check_defined(t, "scale_", "t");
-  by_dtype(t, [&](auto* tag) {
+  by_dtype(t, "scale_", [&](auto* tag) {
     using T = std::remove_pointer_t<decltype(tag)>;
     if (t.is_cuda())
       kernels::scale(t.data<T>(), t.data<T>(), t.numel(), alpha, stream_of(t));
@@ -95,7 +95,7 @@ void scale_(Tensor& t, float alpha) {
 
 void axpy_(float alpha, const Tensor& x, Tensor& y) {
   check_binary(x, y, y, "axpy_");
-  by_dtype(x, [&](auto* tag) {
+  by_dtype(x, "axpy_", [&](auto* tag) {
     using T = std::remove_pointer_t<decltype(tag)>;
     if (x.is_cuda())
       kernels::axpy(alpha, x.data<T>(), y.data<T>(), x.numel(), stream_of(x));
@@ -121,7 +121,7 @@ void add_bias_into(const Tensor& x, const Tensor& bias, Tensor& out) {
                                           x.ndim() ? x.dim(-1) : 0, ",) to match the last dimension of x ",
                                           x.shape().str()));
   const std::int64_t rows = x.shape().rows(), cols = x.shape().cols();
-  by_dtype(x, [&](auto* tag) {
+  by_dtype(x, op, [&](auto* tag) {
     using T = std::remove_pointer_t<decltype(tag)>;
     if (x.is_cuda())
       kernels::add_bias(x.data<T>(), bias.data<T>(), out.data<T>(), rows, cols, stream_of(x));
@@ -139,7 +139,7 @@ Tensor add_bias(const Tensor& x, const Tensor& bias) {
 
 void relu_into(const Tensor& x, Tensor& out) {
   check_binary(x, x, out, "relu");
-  by_dtype(x, [&](auto* tag) {
+  by_dtype(x, "relu", [&](auto* tag) {
     using T = std::remove_pointer_t<decltype(tag)>;
     if (x.is_cuda())
       kernels::relu(x.data<T>(), out.data<T>(), x.numel(), stream_of(x));
@@ -157,7 +157,7 @@ Tensor relu(const Tensor& x) {
 
 void relu_backward_into(const Tensor& dy, const Tensor& x, Tensor& dx) {
   check_binary(dy, x, dx, "relu_backward");
-  by_dtype(x, [&](auto* tag) {
+  by_dtype(x, "relu_backward", [&](auto* tag) {
     using T = std::remove_pointer_t<decltype(tag)>;
     if (x.is_cuda())
       kernels::relu_backward(dy.data<T>(), x.data<T>(), dx.data<T>(), x.numel(), stream_of(x));

@@ -56,7 +56,7 @@ void max_pool2d_forward_into(const Tensor& x, Tensor& out, Tensor& indices, cons
   check_shape(out, out_shape(sh), op, "out");
   if (indices.defined()) check_indices(indices, out, op);
   std::int32_t* idx = indices.defined() ? indices.data<std::int32_t>() : nullptr;
-  by_dtype(x, [&](auto* tag) {
+  by_dtype(x, op, [&](auto* tag) {
     using T = std::remove_pointer_t<decltype(tag)>;
     if (x.is_cuda())
       kernels::max_pool2d_forward(sh, x.data<T>(), out.data<T>(), idx, stream_of(x));
@@ -73,7 +73,7 @@ void max_pool2d_backward_into(const Tensor& dy, const Tensor& indices, Tensor& d
   const kernels::Pool2dShape sh = pool_shape(dx.shape(), opt, op);
   check_shape(dy, out_shape(sh), op, "dy");
   check_indices(indices, dy, op);
-  by_dtype(dy, [&](auto* tag) {
+  by_dtype(dy, op, [&](auto* tag) {
     using T = std::remove_pointer_t<decltype(tag)>;
     if (dy.is_cuda())
       kernels::max_pool2d_backward(sh, dy.data<T>(), indices.data<std::int32_t>(), dx.data<T>(), stream_of(dy));
@@ -88,7 +88,7 @@ void avg_pool2d_forward_into(const Tensor& x, Tensor& out, const Pool2dOptions& 
   check_matches(x, out, op, "out");
   const kernels::Pool2dShape sh = pool_shape(x.shape(), opt, op);
   check_shape(out, out_shape(sh), op, "out");
-  by_dtype(x, [&](auto* tag) {
+  by_dtype(x, op, [&](auto* tag) {
     using T = std::remove_pointer_t<decltype(tag)>;
     if (x.is_cuda())
       kernels::avg_pool2d_forward(sh, x.data<T>(), out.data<T>(), stream_of(x));
@@ -103,7 +103,7 @@ void avg_pool2d_backward_into(const Tensor& dy, Tensor& dx, const Pool2dOptions&
   check_matches(dy, dx, op, "dx");
   const kernels::Pool2dShape sh = pool_shape(dx.shape(), opt, op);
   check_shape(dy, out_shape(sh), op, "dy");
-  by_dtype(dy, [&](auto* tag) {
+  by_dtype(dy, op, [&](auto* tag) {
     using T = std::remove_pointer_t<decltype(tag)>;
     if (dy.is_cuda())
       kernels::avg_pool2d_backward(sh, dy.data<T>(), dx.data<T>(), stream_of(dy));
@@ -120,7 +120,7 @@ void global_avg_pool_forward_into(const Tensor& x, Tensor& out) {
                 ", expected non-empty 4-D [N, H, W, C]");
   check_shape(out, Shape{x.dim(0), x.dim(3)}, op, "out");
   const std::int64_t n = x.dim(0), hw = x.dim(1) * x.dim(2), c = x.dim(3);
-  by_dtype(x, [&](auto* tag) {
+  by_dtype(x, op, [&](auto* tag) {
     using T = std::remove_pointer_t<decltype(tag)>;
     if (x.is_cuda())
       kernels::global_avg_pool_forward(x.data<T>(), out.data<T>(), n, hw, c, stream_of(x));
@@ -137,7 +137,7 @@ void global_avg_pool_backward_into(const Tensor& dy, Tensor& dx) {
                 ", expected non-empty 4-D [N, H, W, C]");
   check_shape(dy, Shape{dx.dim(0), dx.dim(3)}, op, "dy");
   const std::int64_t n = dx.dim(0), hw = dx.dim(1) * dx.dim(2), c = dx.dim(3);
-  by_dtype(dy, [&](auto* tag) {
+  by_dtype(dy, op, [&](auto* tag) {
     using T = std::remove_pointer_t<decltype(tag)>;
     if (dy.is_cuda())
       kernels::global_avg_pool_backward(dy.data<T>(), dx.data<T>(), n, hw, c, stream_of(dy));

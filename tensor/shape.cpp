@@ -1,5 +1,7 @@
 #include "tensor/shape.h"
 
+#include <cstdint>
+
 #include "tensor/error.h"
 
 namespace tilenet {
@@ -17,6 +19,7 @@ Shape::Shape(const std::vector<std::int64_t>& dims) {
     dims_[i] = dims[i];
   }
   ndim_ = static_cast<int>(dims.size());
+  (void)numel();  // rejects a shape whose element count does not fit int64
 }
 
 std::int64_t Shape::operator[](int i) const {
@@ -35,17 +38,28 @@ std::int64_t& Shape::at(int i) {
   return dims_[j];
 }
 
-std::int64_t Shape::numel() const {
+bool checked_mul(std::int64_t a, std::int64_t b, std::int64_t* out) { return !__builtin_mul_overflow(a, b, out); }
+
+namespace {
+
+// Product of dims[0, count): 0 when any extent is 0 (even if the others alone would overflow);
+// ShapeError naming the shape when the product does not fit int64. Extents are never negative.
+std::int64_t checked_product(const std::int64_t* dims, int count, const Shape& shape) {
+  for (int i = 0; i < count; ++i)
+    if (dims[i] == 0) return 0;
   std::int64_t n = 1;
-  for (int i = 0; i < ndim_; ++i) n *= dims_[i];
+  for (int i = 0; i < count; ++i)
+    if (!checked_mul(n, dims[i], &n))
+      throw ShapeError(detail::make_message("Shape", shape.str(), ": the number of elements overflows int64 (more than ",
+                                            INT64_MAX, ")"));
   return n;
 }
 
-std::int64_t Shape::rows() const {
-  std::int64_t n = 1;
-  for (int i = 0; i + 1 < ndim_; ++i) n *= dims_[i];
-  return n;
-}
+}  // namespace
+
+std::int64_t Shape::numel() const { return checked_product(dims_.data(), ndim_, *this); }
+
+std::int64_t Shape::rows() const { return checked_product(dims_.data(), ndim_ > 0 ? ndim_ - 1 : 0, *this); }
 
 std::int64_t Shape::cols() const { return ndim_ == 0 ? 1 : dims_[ndim_ - 1]; }
 

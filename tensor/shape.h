@@ -33,7 +33,10 @@ class Shape {
   int ndim() const { return ndim_; }
   // Negative indices count from the end (-1 is the last dimension). Throws ShapeError if out of range.
   std::int64_t operator[](int i) const;
+  // Mutable extent. Must stay >= 0; a product that no longer fits int64 makes numel() throw.
   std::int64_t& at(int i);
+  // Product of the extents. Shapes whose product does not fit int64 are rejected when constructed
+  // (ShapeError naming the shape), so a mistyped huge shape fails here, not as a tiny allocation.
   std::int64_t numel() const;
   // Product of all dimensions but the last (1 for 0-D/1-D), and the last (1 for 0-D).
   std::int64_t rows() const;
@@ -49,5 +52,8 @@ class Shape {
   std::array<std::int64_t, kMaxDims> dims_{};
   int ndim_ = 0;
 };
+
+// *out = a * b; false (and *out unspecified) when the product overflows int64.
+bool checked_mul(std::int64_t a, std::int64_t b, std::int64_t* out);
 
 }  // namespace tilenet

@@ -26,7 +26,7 @@ void forward(const Tensor& x, Tensor& y, bool log) {
   check_like(x, y, op, "y");
   check_rows(x, op);
   const std::int64_t rows = x.shape().rows(), cols = x.shape().cols();
-  by_dtype(x, [&](auto* tag) {
+  by_dtype(x, op, [&](auto* tag) {
     using T = std::remove_pointer_t<decltype(tag)>;
     if (x.is_cuda())
       kernels::softmax_forward(x.data<T>(), y.data<T>(), rows, cols, log, stream_of(x));
@@ -42,7 +42,7 @@ void backward(const Tensor& y, const Tensor& dy, Tensor& dx, bool log) {
   check_like(y, dx, op, "dx");
   check_rows(y, op);
   const std::int64_t rows = y.shape().rows(), cols = y.shape().cols();
-  by_dtype(y, [&](auto* tag) {
+  by_dtype(y, op, [&](auto* tag) {
     using T = std::remove_pointer_t<decltype(tag)>;
     if (y.is_cuda())
       kernels::softmax_backward(y.data<T>(), dy.data<T>(), dx.data<T>(), rows, cols, log, stream_of(y));
@@ -101,7 +101,7 @@ void softmax_cross_entropy_into(const Tensor& logits, const Tensor& labels, Tens
       TILENET_CHECK(lab[r] >= 0 && lab[r] < cols, ValueError, op, ": label ", lab[r], " of row ", r,
                     " is outside [0, ", cols, ")");
   }
-  by_dtype(logits, [&](auto* tag) {
+  by_dtype(logits, op, [&](auto* tag) {
     using T = std::remove_pointer_t<decltype(tag)>;
     T* dl = dlogits.defined() ? dlogits.data<T>() : nullptr;
     if (logits.is_cuda())
@@ -125,7 +125,7 @@ void softmax_cross_entropy_soft_into(const Tensor& logits, const Tensor& targets
                 ", expected ", logits.shape().str());
   const std::int64_t rows = logits.dim(0), cols = logits.dim(1);
   const float* factor = loss_scale_ptr(loss_scale, logits, op);
-  by_dtype(logits, [&](auto* tag) {
+  by_dtype(logits, op, [&](auto* tag) {
     using T = std::remove_pointer_t<decltype(tag)>;
     T* dl = dlogits.defined() ? dlogits.data<T>() : nullptr;
     if (logits.is_cuda())

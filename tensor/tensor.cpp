@@ -1,5 +1,7 @@
 #include "tensor/tensor.h"
 
+#include <algorithm>
+#include <cstdint>
 #include <cstring>
 #include <iomanip>
 #include <sstream>
@@ -28,8 +30,11 @@ Storage::~Storage() {
 }
 
 Tensor Tensor::empty(const Shape& shape, DType dtype, Device device) {
-  const std::size_t bytes = static_cast<std::size_t>(shape.numel()) * itemsize(dtype);
-  return Tensor(std::make_shared<Storage>(bytes, device), 0, shape, dtype, device);
+  const auto n = static_cast<std::size_t>(shape.numel());  // numel() itself rejects an int64 overflow
+  if (n > SIZE_MAX / itemsize(dtype))
+    throw ShapeError(detail::make_message("Tensor::empty: shape ", shape.str(), " of ", dtype_name(dtype), " needs ",
+                                          n, " x ", itemsize(dtype), " bytes, more than size_t can count"));
+  return Tensor(std::make_shared<Storage>(n * itemsize(dtype), device), 0, shape, dtype, device);
 }
 
 namespace {
@@ -37,8 +42,20 @@ namespace {
 void fill_tensor(Tensor& t, float value) {
   const std::int64_t n = t.numel();
   if (t.dtype() == DType::i32) {
+    // Converting a float outside the int32 range (or NaN) is undefined behaviour: refuse it.
+    if (!(value >= -2147483648.0f && value < 2147483648.0f))
+      throw ValueError(detail::make_message("Tensor::full: value ", value, " does not fit an i32 tensor"));
     const std::int32_t v = static_cast<std::int32_t>(value);
-    if (t.is_cuda()) {
+    std::uint32_t bits;
+    std::memcpy(&bits, &v, sizeof bits);
+    const std::uint32_t byte = bits & 0xffu;
+    if (t.is_cuda() && bits == byte * 0x01010101u) {
+      // 0, -1 and other values made of one repeated byte: a memset on the current stream, no upload.
+      if (n > 0)
+        TILENET_CUDA_CHECK(cudaMemsetAsync(t.raw_data(), static_cast<int>(byte), t.nbytes(),
+                                           cuda::current_stream(t.device().index)));
+    } else if (t.is_cuda()) {
+      // Other values: an upload (an int fill kernel would belong in kernels/). copy_from synchronises.
       std::vector<std::int32_t> host(static_cast<std::size_t>(n), v);
       Tensor src = Tensor::from_ints(host, t.shape());
       t.copy_from(src);
@@ -155,31 +172,6 @@ Tensor Tensor::clone() const {
   return out;
 }
 
-void Tensor::copy_from(const Tensor& src) {
-  check_defined(*this, "Tensor::copy_from", "destination");
-  check_defined(src, "Tensor::copy_from", "source");
-  check_same_dtype(*this, src, "Tensor::copy_from");
-  check_same_shape(*this, src, "Tensor::copy_from");
-  const std::size_t bytes = nbytes();
-  if (bytes == 0) return;
-  if (device_.is_cpu() && src.device_.is_cpu()) {
-    std::memmove(raw_data(), src.raw_data(), bytes);
-    return;
-  }
-  // Device-involved copies run on the current stream of the CUDA side; copies to the host wait.
-  const int dev = device_.is_cuda() ? device_.index : src.device_.index;
-  cudaStream_t s = cuda::current_stream(dev);
-  cudaMemcpyKind kind = device_.is_cuda() ? (src.device_.is_cuda() ? cudaMemcpyDeviceToDevice : cudaMemcpyHostToDevice)
-                                          : cudaMemcpyDeviceToHost;
-  if (device_.is_cuda() && src.device_.is_cuda() && device_.index != src.device_.index) {
-    TILENET_CUDA_CHECK(cudaMemcpyPeerAsync(raw_data(), device_.index, src.raw_data(), src.device_.index, bytes, s));
-  } else {
-    TILENET_CUDA_CHECK(cudaMemcpyAsync(raw_data(), src.raw_data(), bytes, kind, s));
-  }
-  // Host memory is pageable: wait so that the host side may be reused or read at once.
-  if (kind != cudaMemcpyDeviceToDevice) TILENET_CUDA_CHECK(cudaStreamSynchronize(s));
-}
-
 Tensor Tensor::reshape(const std::vector<std::int64_t>& requested) const {
   check_defined(*this, "Tensor::reshape", "self");
   std::vector<std::int64_t> dims = requested;
@@ -189,15 +181,19 @@ Tensor Tensor::reshape(const std::vector<std::int64_t>& requested) const {
     return s + ")";
   };
   int infer = -1;
+  // A zero extent makes the product 0 even where the other extents alone would overflow.
+  const bool has_zero = std::find(dims.begin(), dims.end(), 0) != dims.end();
   std::int64_t known = 1;
   for (std::size_t i = 0; i < dims.size(); ++i) {
     if (dims[i] == -1) {
       if (infer >= 0) throw ShapeError("Tensor::reshape: at most one extent may be -1, got " + dims_str());
       infer = static_cast<int>(i);
-    } else {
-      known *= dims[i];
+    } else if (!has_zero && !checked_mul(known, dims[i], &known)) {
+      throw ShapeError(detail::make_message("Tensor::reshape: cannot reshape ", shape_.str(), " (", numel(),
+                                            " elements) into ", dims_str(), ": the product overflows int64"));
     }
   }
+  if (has_zero) known = 0;
   if (infer >= 0) {
     if (known == 0 || numel() % known != 0)
       throw ShapeError(detail::make_message("Tensor::reshape: cannot reshape ", shape_.str(), " (", numel(),

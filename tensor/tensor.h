@@ -1,6 +1,9 @@
 // Tensor: a shape, a dtype (f32, f16) and a device (cpu, cuda:N) over contiguous storage held by a
 // refcounted buffer. Views (reshape, slice along dim 0) share the buffer. Copies between devices
-// are explicit (to()); only copies to the host synchronise.
+// are explicit (to()). Copies that touch host memory (to or from the host) synchronise, because host
+// memory is pageable; copies between or within devices are queued on the current stream and return
+// at once. CUDA memory is freed in stream order (see tensor/stream.h before using a tensor on
+// another stream).
 #pragma once
 
 #include <cstdint>
@@ -47,9 +50,11 @@ class Tensor {
  public:
   Tensor() = default;  // undefined tensor: defined() is false
 
-  // Uninitialised memory.
+  // Uninitialised memory. A shape whose size in bytes does not fit size_t throws ShapeError; a
+  // request the host or device cannot satisfy throws OutOfMemoryError.
   static Tensor empty(const Shape& shape, DType dtype = DType::f32, Device device = Device::cpu());
   static Tensor zeros(const Shape& shape, DType dtype = DType::f32, Device device = Device::cpu());
+  // For i32, `value` must be a number in the int32 range (ValueError otherwise); it is truncated.
   static Tensor full(const Shape& shape, float value, DType dtype = DType::f32,
                      Device device = Device::cpu());
   // Copies host values (f32) into a new tensor of `shape` on `device`, converted to `dtype`.
@@ -88,7 +93,10 @@ class Tensor {
   Tensor cpu() const { return to(Device::cpu()); }
   Tensor cuda(int index = 0) const { return to(Device::cuda(index)); }
   Tensor clone() const;
-  // Copies src into this tensor: same shape and dtype, any devices.
+  // Copies src into this tensor: same shape and dtype, any devices. Overlapping views of one
+  // storage are fine (the result is as if src were first copied aside). Host <-> device copies
+  // synchronise; device copies are queued on the destination device's current stream, and a copy
+  // between two devices is also ordered after the work queued on the source device's current stream.
   void copy_from(const Tensor& src);
 
   // Same data, new shape with the same number of elements; one extent may be -1. For a Shape s,
