@@ -12,6 +12,8 @@
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
+#include <sstream>
+#include <string>
 #include <vector>
 
 #include <cuda_runtime_api.h>
@@ -26,6 +28,7 @@
 #include "samples/common/flags.h"
 #include "samples/common/history_plot.h"
 #include "samples/common/sample_support.h"
+#include "tensor/error.h"
 #include "tensor/stream.h"
 
 using namespace tilenet;
@@ -42,6 +45,29 @@ struct Options {
   double lr = 0.01, momentum = 0.9;
 };
 
+// CUDA events for timing, destroyed on every way out (a failed step throws).
+class TimingEvents {
+ public:
+  explicit TimingEvents(std::size_t n) {
+    ev_.reserve(n);
+    for (std::size_t i = 0; i < n; ++i) {
+      cudaEvent_t e = nullptr;
+      TILENET_CUDA_CHECK(cudaEventCreate(&e));
+      ev_.push_back(e);
+    }
+  }
+  ~TimingEvents() {
+    for (cudaEvent_t e : ev_)
+      if (cudaEventDestroy(e) != cudaSuccess) (void)cudaGetLastError();
+  }
+  TimingEvents(const TimingEvents&) = delete;
+  TimingEvents& operator=(const TimingEvents&) = delete;
+  cudaEvent_t operator[](std::size_t i) const { return ev_[i]; }
+
+ private:
+  std::vector<cudaEvent_t> ev_;
+};
+
 // Synthetic throughput: the same batch every step (the data pipeline is not what is measured).
 int run_synthetic(nn::Sequential& model, const Options& o, Device dev) {
   const int classes = o.classes > 0 ? o.classes : 1000;
@@ -54,20 +80,18 @@ int run_synthetic(nn::Sequential& model, const Options& o, Device dev) {
   if (dev.is_cuda()) {
     cuda::synchronize(dev.index);
     const cudaStream_t s = cuda::current_stream(dev.index);
-    std::vector<cudaEvent_t> ev(2 * static_cast<std::size_t>(o.steps));
-    for (auto& e : ev) cudaEventCreate(&e);
+    TimingEvents ev(2 * static_cast<std::size_t>(o.steps));
     for (int i = 0; i < o.steps; ++i) {
-      cudaEventRecord(ev[2 * i], s);
+      TILENET_CUDA_CHECK(cudaEventRecord(ev[2 * i], s));
       model.train_on_batch(x, y);
-      cudaEventRecord(ev[2 * i + 1], s);
+      TILENET_CUDA_CHECK(cudaEventRecord(ev[2 * i + 1], s));
     }
     cuda::synchronize(dev.index);
     for (int i = 0; i < o.steps; ++i) {
       float t = 0;
-      cudaEventElapsedTime(&t, ev[2 * i], ev[2 * i + 1]);
+      TILENET_CUDA_CHECK(cudaEventElapsedTime(&t, ev[2 * i], ev[2 * i + 1]));
       ms.push_back(t);
     }
-    for (auto& e : ev) cudaEventDestroy(e);
   } else {
     for (int i = 0; i < o.steps; ++i) {
       auto t0 = std::chrono::steady_clock::now();
@@ -228,6 +252,14 @@ int run(int argc, char** argv) {
     throw samples::FlagError("--batch-size, --steps and --epochs must be >= 1; --warmup and the limits >= 0");
   if (o.verbose < 0 || o.verbose > 2) throw samples::FlagError("--verbose must be 0, 1 or 2");
   if (o.lr <= 0) throw samples::FlagError("--lr must be positive");
+  if (flags.given("classes") && o.classes < 1)
+    throw samples::FlagError("--classes must be >= 1, got " + std::to_string(o.classes) +
+                             " (leave it out for the default: 1000 synthetic, 10 with --data)");
+  if (!(o.momentum >= 0 && o.momentum <= 1)) {  // SGD's own range, checked before any data is loaded
+    std::ostringstream msg;
+    msg << "--momentum must be in [0, 1], got " << o.momentum;
+    throw samples::FlagError(msg.str());
+  }
   if (!o.history.empty()) {
     try {
       samples::check_history_path(o.history);

@@ -21,9 +21,16 @@ last=$(printf '%s\n' "$out" | tail -n 1)
 [[ "$last" =~ ^test_accuracy=0\.[0-9]{4}\ test_loss=$num\ epoch_time_s=$num\ images_per_s=$num\ peak_mem_mb=[0-9]+$ ]] ||
   fail "data last line: '$last'"
 
-for args in "--synthetic --data $data" "" "--synthetic --size 32" "--synthetic --precision half"; do
+for args in "--synthetic --data $data" "" "--synthetic --size 32" "--synthetic --precision half" \
+            "--synthetic --classes -3" "--synthetic --classes 0" "--synthetic --momentum 1.5" \
+            "--synthetic --momentum -0.1"; do
   # shellcheck disable=SC2086
-  "$exe" $args > /dev/null 2>&1; rc=$?
+  err=$("$exe" $args 2>&1 > /dev/null); rc=$?
   [ $rc -eq 2 ] || fail "train_alexnet $args exited $rc, expected 2"
+  [ "$(printf '%s\n' "$err" | wc -l)" -eq 1 ] || fail "train_alexnet $args: expected a one-line error, got '$err'"
 done
+err=$("$exe" --synthetic --classes -3 2>&1 > /dev/null)
+[[ "$err" == *"--classes must be >= 1, got -3"* ]] || fail "--classes -3: '$err'"
+err=$("$exe" --synthetic --momentum 1.5 2>&1 > /dev/null)
+[[ "$err" == *"--momentum must be in [0, 1], got 1.5"* ]] || fail "--momentum 1.5: '$err'"
 echo "train_alexnet checks passed"
