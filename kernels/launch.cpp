@@ -14,6 +14,9 @@ void check_launch(const char* op, cudaStream_t stream) {
                                          cudaGetErrorString(err), ")"),
                     err);
 #ifdef TILENET_SYNC_CHECKS
+  // Under stream capture (a CUDA graph being recorded) a synchronize would end the capture.
+  cudaStreamCaptureStatus capture = cudaStreamCaptureStatusNone;
+  if (cudaStreamIsCapturing(stream, &capture) == cudaSuccess && capture != cudaStreamCaptureStatusNone) return;
   err = cudaStreamSynchronize(stream);
   if (err != cudaSuccess) {
     (void)cudaGetLastError();

@@ -48,7 +48,9 @@ Logs Sequential::evaluate(Dataset data, const EvaluateOptions& o) {
   data = Dataset(data.x(), prepare_targets(loss_, data.y(), output_shape(), "evaluate", true));
   data.to(device_);
   prepare_run(std::min(o.batch_size, data.size()), data.y(), 0);
-  return evaluate_batches(data, o.batch_size, "", o.verbose);
+  Logs logs = evaluate_batches(data, o.batch_size, "", o.verbose);
+  clear_layer_caches();
+  return logs;
 }
 
 Tensor Sequential::predict(const Tensor& x, std::int64_t batch_size) {
@@ -71,6 +73,7 @@ Tensor Sequential::predict(const Tensor& x, std::int64_t batch_size) {
       kernels::cast_ref(out.data<half>(), dst.data<float>(), out.numel());
     }
   }
+  clear_layer_caches();
   return result;
 }
 

@@ -126,6 +126,10 @@ double Sequential::compute_gradients(const Tensor& x, const Tensor& y, bool trai
   TILENET_CHECK(x.ndim() >= 1, ShapeError, "compute_gradients: x needs a batch dimension, got ", x.shape().str());
   ensure_built(sample_shape(x));
   const Tensor targets = prepare_targets(loss_, y, output_shape(), "compute_gradients");
+  TILENET_CHECK(targets.dim(0) == x.dim(0), ShapeError, "compute_gradients: x has ", x.dim(0), " samples, y ",
+                targets.dim(0));
+  TILENET_CHECK(x.device() == device_ && targets.device() == device_, DeviceError, "compute_gradients: x is on ",
+                x.device().str(), " and y on ", targets.device().str(), ", the model on ", device_.str());
   prepare_run(x.dim(0), targets, x.dim(0));
   const bool logits = fused_head_ || loss_.from_logits;
   if (!layers_.empty()) layers_.back()->set_emit_logits(fused_head_);
@@ -191,9 +195,10 @@ History Sequential::fit(Dataset train, const FitOptions& o) {
   Tensor acc = fit_acc_;
   // Graph steps read the learning rate from device memory, so schedules and LR callbacks apply.
   const bool graphs = copts_.cuda_graph && device_.is_cuda();
-  // A graph bakes in host values its key does not cover: the dropout seed (o.seed), the optimizer's
-  // hyper-parameters and clipnorm (load_checkpoint, set_clipnorm between fits). Capture afresh.
+  // A graph bakes in host values its key does not cover (the dropout seed, o.seed): capture afresh,
+  // and give graphs another try if a capture failed in an earlier fit (e.g. out of memory).
   invalidate_graph();
+  graph_failed_ = false;
   for (auto& cb : o.callbacks) cb->set_model(this);
   stop_training = false;
   for (auto& cb : o.callbacks) cb->on_train_begin({});
@@ -249,6 +254,7 @@ History Sequential::fit(Dataset train, const FitOptions& o) {
   Logs last;
   for (const auto& [k, v] : h.history) last[k] = v.back();
   for (auto& cb : o.callbacks) cb->on_train_end(last);
+  clear_layer_caches();
   return h;
 }
 

@@ -170,7 +170,12 @@ Tensor Layer::backward(const Tensor& dy) {
 }
 
 void Layer::release_buffers() {
+  clear_cache();
   buffers_.clear();
+}
+
+void Layer::clear_cache() {
+  clear_cache_impl();
   last_batch_ = -1;
 }
 

@@ -128,8 +128,14 @@ class Layer {
   virtual bool has_softmax_output() const { return false; }
   void set_emit_logits(bool v) { emit_logits_ = v; }
   bool emit_logits() const { return emit_logits_; }
-  // Drops the cached forward/backward buffers (after moving the model to another device).
+  // Drops the cached forward/backward buffers (after moving the model to another device), and the
+  // cached tensors with them.
   void release_buffers();
+  // Drops the tensor handles forward keeps for backward (its input, outputs, argmax indices): the
+  // input may be a view of a whole dataset copy, kept alive after fit/evaluate/predict. Only
+  // handles go: buffers and arena memory (which a captured CUDA graph uses) stay. The next
+  // forward caches afresh; backward before it throws, as before any forward.
+  void clear_cache();
   // Largest per-sample activation (input or output) in elements: sizes the GradArena.
   std::int64_t max_activation_elems() const;
 
@@ -137,6 +143,8 @@ class Layer {
   virtual Shape build_impl(const Shape& input_shape) = 0;
   virtual Tensor forward_impl(const Tensor& x, bool training) = 0;
   virtual Tensor backward_impl(const Tensor& dy) = 0;
+  // Resets the layer's cached tensors (clear_cache); layers without any keep the default.
+  virtual void clear_cache_impl() {}
 
   Param& add_param(const std::string& name, const Shape& shape, const std::string& initializer,
                    bool trainable = true, std::int64_t fan_in = 0, std::int64_t fan_out = 0);

@@ -116,6 +116,10 @@ void by_float(const Tensor& t, F&& f) {
 
 void compute_loss(const Loss& loss, const Tensor& pred, bool pred_is_logits, const Tensor& target, Tensor& losses,
                   Tensor& dpred, float grad_scale, const Tensor& loss_scale) {
+  // The kernels take raw pointers: a tensor on another device would be a fault, not an error.
+  check_same_device(pred, target, "loss");
+  check_same_device(pred, losses, "loss");
+  if (dpred.defined()) check_same_device(pred, dpred, "loss");
   const std::int64_t rows = pred.dim(0), cols = pred.numel() / std::max<std::int64_t>(rows, 1);
   const bool grads = dpred.defined();
   if (loss.is_crossentropy() && pred_is_logits) {
@@ -193,6 +197,9 @@ MetricPlan plan_metrics(const std::vector<Metric>& metrics, const Loss& loss, co
 
 void accumulate_metrics(const MetricPlan& plan, const Tensor& pred, bool pred_is_logits, const Tensor& target,
                         const Tensor& losses, Tensor& acc) {
+  check_same_device(pred, target, "metrics");
+  check_same_device(pred, acc, "metrics");
+  if (losses.defined()) check_same_device(pred, losses, "metrics");
   kernels::MetricArgs a;
   a.rows = pred.dim(0);
   a.cols = pred.numel() / std::max<std::int64_t>(a.rows, 1);

@@ -201,6 +201,10 @@ void Sequential::compile(std::shared_ptr<optim::Optimizer> optimizer, const Loss
   graph_failed_ = false;
 }
 
+void Sequential::clear_layer_caches() {
+  for (auto& l : layers_) l->clear_cache();
+}
+
 void Sequential::invalidate_graph() {
   graph_.reset();
   stage_x_ = stage_y_ = Tensor();

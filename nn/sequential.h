@@ -197,6 +197,8 @@ class Sequential {
   void graph_step(const Tensor& x, const Tensor& y, Tensor& acc);
   std::uint64_t buffer_generation() const;
   void invalidate_graph();
+  // Every layer's clear_cache(): after fit/evaluate/predict, so no cached input pins a dataset.
+  void clear_layer_caches();
   Logs evaluate_batches(Dataset& data, std::int64_t batch_size, const std::string& prefix, int verbose);
   Logs read_logs(const Tensor& acc, const std::string& prefix) const;
   DType compute_dtype() const { return copts_.mixed_precision ? DType::f16 : DType::f32; }
@@ -232,7 +234,7 @@ class Sequential {
   std::unique_ptr<StepGraph> graph_;
   Tensor stage_x_, stage_y_;     // fixed-address batch copies the captured graph reads
   std::uint64_t last_generation_ = ~0ull;
-  bool graph_failed_ = false;    // a capture failed: eager steps until the next compile
+  bool graph_failed_ = false;    // a capture failed: eager steps until the next fit or compile
   std::int64_t graph_launches_ = 0;
 };
 

@@ -29,7 +29,7 @@ bool StepGraph::capture(cudaStream_t stream, const StepGraphKey& key, const std:
   bool ok = true;
   try {
     step();
-  } catch (const std::exception&) {
+  } catch (...) {  // whatever it was, the capture must be ended before the stream is usable again
     ok = false;
   }
   cudaGraph_t graph = nullptr;
@@ -83,7 +83,7 @@ void Sequential::graph_step(const Tensor& x, const Tensor& y, Tensor& acc) {
   stage_y_.copy_from(y);
   // This step's learning rate (the schedule's), written to the device scalar the graph reads.
   const Tensor lr = optimizer_->stage_learning_rate(device_);
-  const StepGraphKey key{x.dim(0), gen, acc.raw_data(), lr.raw_data()};
+  const StepGraphKey key{x.dim(0), gen, acc.raw_data(), lr.raw_data(), optimizer_->config_version()};
   if (!graph_) graph_ = std::make_unique<StepGraph>();
   if (!graph_->ready() || !(graph_->key() == key)) {
     half_dirty_ = true;  // the captured step must refresh the f16 weights every replay

@@ -22,8 +22,10 @@ struct StepGraphKey {
   std::uint64_t generation = 0;
   const void* acc = nullptr;
   const void* lr = nullptr;  // the device scalar the captured step reads its learning rate from
+  std::uint64_t optimizer_config = 0;  // Optimizer::config_version(): clipnorm, hypers, loaded state
   bool operator==(const StepGraphKey& o) const {
-    return batch == o.batch && generation == o.generation && acc == o.acc && lr == o.lr;
+    return batch == o.batch && generation == o.generation && acc == o.acc && lr == o.lr &&
+           optimizer_config == o.optimizer_config;
   }
 };
 

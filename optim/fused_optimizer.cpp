@@ -239,6 +239,7 @@ void FusedOptimizer::load_state(const std::vector<std::pair<std::string, Tensor>
   validate(op, cand);
 
   // Everything checked: apply.
+  ++config_version_;
   lr_ = cand.lr;
   clipnorm_ = cand.clipnorm;
   cand.lr = config_.lr;

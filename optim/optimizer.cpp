@@ -28,6 +28,7 @@ void Optimizer::set_clipnorm(float clipnorm) {
   TILENET_CHECK(std::isfinite(clipnorm) && clipnorm >= 0.0f, ValueError, name(),
                 ": clipnorm must be finite and >= 0 (0 disables), got ", clipnorm);
   clipnorm_ = clipnorm;
+  ++config_version_;
 }
 
 float Optimizer::next_learning_rate() {

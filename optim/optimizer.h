@@ -80,6 +80,9 @@ class Optimizer {
   // Clip the global gradient norm to this value before the update; 0 disables.
   void set_clipnorm(float clipnorm);
   float clipnorm() const { return clipnorm_; }
+  // Changes whenever something a captured CUDA graph of step() bakes in may have changed
+  // (clipnorm, hyper-parameters or state tensors from load_state): part of the graph's key.
+  std::uint64_t config_version() const { return config_version_; }
 
   // Slot tensors (moments, velocities) and hyper-parameters, for checkpoints. load_state()
   // validates names and shapes and throws ValueError/ShapeError naming what differs.
@@ -95,6 +98,7 @@ class Optimizer {
   std::int64_t iterations_ = 0;
   std::shared_ptr<const Schedule> schedule_;
   Tensor lr_staged_;  // stage_learning_rate's scalar
+  std::uint64_t config_version_ = 0;
 };
 
 }  // namespace tilenet::optim

@@ -7,7 +7,9 @@
 #include <cstdio>
 #include <string>
 
+#include "nn/callbacks.h"
 #include "nn/io/training_state.h"
+#include "nn/losses.h"
 #include "nn/sequential.h"
 #include "nn_test_data.h"
 #include "optim/optimizers.h"
@@ -136,6 +138,58 @@ TEST(NnGpu, ShortFitLearnsAndIsDeterministic) {
 // kernel of the step reduces in a fixed order (the conv bias gradients too: a column sum over
 // N*P*Q >= 1024 rows, split over blocks through the arena workspace, no atomics), so graph and eager
 // must agree to rounding.
+// Sets clipnorm when epoch `at` begins: a captured step must not keep replaying the old setting.
+class ClipAtEpoch : public Callback {
+ public:
+  ClipAtEpoch(int at, float clipnorm) : at_(at), clipnorm_(clipnorm) {}
+  void on_epoch_begin(int epoch, const Logs&) override {
+    if (epoch == at_) model().optimizer().set_clipnorm(clipnorm_);
+  }
+
+ private:
+  int at_;
+  float clipnorm_;
+};
+
+TEST(NnGpu, CudaGraphFollowsOptimizerChangesMidFit) {
+  TILENET_REQUIRE_GPU();
+  const auto data = test_data::blobs(640, {8}, 4, 23, 1.0f);
+  std::vector<float> weights[2];
+  for (int graph = 0; graph < 2; ++graph) {
+    Sequential m("clip", 5);
+    m.add(Input({8}));
+    m.add(Dense(16, "relu"));
+    m.add(Dense(4, "softmax"));
+    m.to(Device::cuda());
+    CompileOptions o;
+    o.cuda_graph = graph == 1;
+    m.compile(optim::SGD(0.5f, 0.9f), "sparse_categorical_crossentropy", {}, o);
+    m.fit(data.x, data.y,
+          {.batch_size = 64, .epochs = 3, .verbose = 0, .callbacks = {std::make_shared<ClipAtEpoch>(1, 1e-3f)}});
+    weights[graph] = m.parameters().to_vector();
+    if (graph == 1) EXPECT_GT(m.graph_launches(), 10) << "the captured graph was not used";
+  }
+  EXPECT_LT(rel_diff(weights[1], weights[0]), 1e-6);
+}
+
+// Targets on another device than the model: a typed error, never a kernel fed a host pointer.
+TEST(NnGpu, TargetsOnTheWrongDeviceAreRefused) {
+  TILENET_REQUIRE_GPU();
+  Sequential m("dev", 1);
+  m.add(Input({4}));
+  m.add(Dense(3));
+  m.to(Device::cuda());
+  m.compile(optim::SGD(0.1f), "mse");
+  const Tensor x = Tensor::uniform({5, 4}, -1, 1, 3, Device::cuda());
+  const Tensor y_cpu = Tensor::uniform({5, 3}, -1, 1, 4);
+  EXPECT_THROW(m.compute_gradients(x, y_cpu), DeviceError);
+  EXPECT_THROW(m.train_on_batch(x, y_cpu), DeviceError);
+  Tensor losses = Tensor::empty({5}, DType::f32, Device::cuda()), none;
+  const Tensor pred = Tensor::uniform({5, 3}, -1, 1, 5, Device::cuda());
+  EXPECT_THROW(compute_loss(Loss("mse"), pred, false, y_cpu, losses, none, 1.0f), DeviceError);
+  EXPECT_NO_THROW(m.compute_gradients(x, y_cpu.cuda()));  // and the model is still usable
+}
+
 TEST(NnGpu, CudaGraphFitMatchesEagerFit) {
   TILENET_REQUIRE_GPU();
   const auto data = test_data::blobs(1000, {12, 12, 3}, 10, 21, 1.0f);

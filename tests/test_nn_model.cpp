@@ -186,6 +186,33 @@ struct Recorder : Callback {
   void on_train_batch_end(std::int64_t b) override { events.push_back(tag + ":batch_end " + std::to_string(b)); }
 };
 
+// fit, evaluate and predict leave no cached input behind (it may be a view of a whole dataset
+// copy): a layer's backward without a new forward is refused, a forward caches afresh.
+TEST(NnModel, FitEvaluatePredictDropCachedInputs) {
+  const auto data = test_data::blobs(64, {5}, 3, 8);
+  Sequential m;
+  mlp(m, 5, 3);
+  m.compile(optim::SGD(0.1f), "sparse_categorical_crossentropy");
+  const Tensor dy = Tensor::full({4, 16}, 0.5f);
+  const auto backward_refused = [&] {
+    try {
+      m.layer(0).backward(dy);
+    } catch (const ValueError& e) {
+      return std::string(e.what()).find("backward called before forward") != std::string::npos;
+    }
+    return false;
+  };
+  m.fit(data.x, data.y, {.batch_size = 16, .epochs = 1, .verbose = 0});
+  EXPECT_TRUE(backward_refused());
+  m.layer(0).forward(data.x.slice(0, 4), true);
+  EXPECT_NO_THROW(m.layer(0).backward(dy));
+  m.evaluate(data.x, data.y);
+  EXPECT_TRUE(backward_refused());
+  m.layer(0).forward(data.x.slice(0, 4), true);
+  m.predict(data.x, 16);
+  EXPECT_TRUE(backward_refused());
+}
+
 TEST(NnModel, CallbacksRunInKerasOrder) {
   const auto data = test_data::blobs(20, {3}, 2, 5);
   Sequential m;

@@ -173,6 +173,25 @@ TEST(OptimState, LoadBeforeFirstStepAndRestoredHyperParameters) {
   EXPECT_EQ(find(st, "step").to_ints()[0], 0);
 }
 
+// What a captured CUDA graph of the step bakes in (clipnorm, hyper-parameters, loaded state)
+// moves config_version(), which is part of the graph's key; a refused load moves nothing.
+TEST(OptimState, ConfigVersionMovesWithWhatAGraphBakesIn) {
+  RMSprop a(0.05f, 0.8f);
+  RMSprop b(0.001f);
+  const std::uint64_t v0 = b.config_version();
+  b.set_clipnorm(1.0f);
+  const std::uint64_t v1 = b.config_version();
+  EXPECT_NE(v1, v0);
+  b.load_state(a.state());
+  const std::uint64_t v2 = b.config_version();
+  EXPECT_NE(v2, v1);
+  Adam c(1e-3f);
+  EXPECT_THROW(b.load_state(c.state()), ValueError);
+  EXPECT_EQ(b.config_version(), v2);
+  (void)b.learning_rate();
+  EXPECT_EQ(b.config_version(), v2);  // reading changes nothing
+}
+
 TEST(OptimState, LoadRejectsMismatchesWithoutChangingAnything) {
   Adam a(0.01f);
   Tensor p = vec({1.0f, 2.0f, 3.0f});

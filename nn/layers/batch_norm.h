@@ -20,6 +20,8 @@ class BatchNormalization : public Layer {
   Shape build_impl(const Shape& in) override;
   Tensor forward_impl(const Tensor& x, bool training) override;
   Tensor backward_impl(const Tensor& dy) override;
+  // The batch statistics stay: a captured training step writes them (and they are c floats).
+  void clear_cache_impl() override { x_ = Tensor(); }
 
  private:
   float momentum_, epsilon_;

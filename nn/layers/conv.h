@@ -46,6 +46,7 @@ class Conv2D : public Layer {
   Shape build_impl(const Shape& in) override;
   Tensor forward_impl(const Tensor& x, bool training) override;
   Tensor backward_impl(const Tensor& dy) override;
+  void clear_cache_impl() override { x_ = y_ = Tensor(); }
 
  private:
   // The model's shared workspace sized for every pass at x's batch (undefined on the CPU).
@@ -82,6 +83,7 @@ class MaxPool2D : public Pool2DBase {
  protected:
   Tensor forward_impl(const Tensor& x, bool training) override;
   Tensor backward_impl(const Tensor& dy) override;
+  void clear_cache_impl() override { indices_ = Tensor(); }
 
  private:
   Tensor indices_;

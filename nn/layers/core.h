@@ -41,6 +41,7 @@ class Dense : public Layer {
   Shape build_impl(const Shape& in) override;
   Tensor forward_impl(const Tensor& x, bool training) override;
   Tensor backward_impl(const Tensor& dy) override;
+  void clear_cache_impl() override { x_ = z_ = p_ = Tensor(); }
 
  private:
   std::int64_t units_, in_ = 0;
@@ -73,6 +74,7 @@ class Activation : public Layer {
   Shape build_impl(const Shape& in) override { return in; }
   Tensor forward_impl(const Tensor& x, bool training) override;
   Tensor backward_impl(const Tensor& dy) override;
+  void clear_cache_impl() override { y_ = Tensor(); }
 
  private:
   ActivationKind act_;
