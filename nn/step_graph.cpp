@@ -19,8 +19,10 @@ void StepGraph::reset() {
 
 bool StepGraph::capture(cudaStream_t stream, const StepGraphKey& key, const std::function<void()>& step) {
   reset();
-  // This thread's count: allocations by other threads during the capture are not baked into it.
+  // This thread's counts: allocations or frees by other threads during the capture are not baked
+  // into it. A block freed under capture could be handed out again while the graph still uses it.
   const std::uint64_t allocs_before = memory::thread_allocations();
+  const std::uint64_t frees_before = memory::thread_deallocations();
   // Thread-local mode: other threads' unsafe calls do not invalidate this capture.
   if (cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal) != cudaSuccess) {
     cudaGetLastError();
@@ -38,7 +40,8 @@ bool StepGraph::capture(cudaStream_t stream, const StepGraphKey& key, const std:
   cudaGetLastError();  // a failed capture leaves an error in the last-error slot, not a sticky one
   std::size_t nodes = 0;
   if (ok && graph && cudaGraphGetNodes(graph, nullptr, &nodes) != cudaSuccess) ok = false;
-  if (memory::thread_allocations() != allocs_before || nodes == 0) ok = false;
+  if (memory::thread_allocations() != allocs_before || memory::thread_deallocations() != frees_before || nodes == 0)
+    ok = false;
   if (ok && graph && cudaGraphInstantiate(&exec_, graph, 0) != cudaSuccess) {
     cudaGetLastError();
     exec_ = nullptr;

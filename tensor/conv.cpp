@@ -12,7 +12,6 @@
 namespace tilenet {
 namespace {
 
-using detail::by_dtype;
 using detail::check_float;
 using detail::check_matches;
 using detail::check_like;

@@ -183,6 +183,7 @@ class CudaCache {
 
 namespace {
 thread_local std::uint64_t t_allocations = 0;
+thread_local std::uint64_t t_deallocations = 0;
 }  // namespace
 
 void* cuda_allocate(std::size_t bytes, int device, cudaStream_t stream) {
@@ -191,7 +192,12 @@ void* cuda_allocate(std::size_t bytes, int device, cudaStream_t stream) {
   return p;
 }
 std::uint64_t thread_allocations() { return t_allocations; }
-void cuda_deallocate(void* ptr) { CudaCache::instance().deallocate(ptr); }
+std::uint64_t thread_deallocations() { return t_deallocations; }
+void cuda_deallocate(void* ptr) {
+  if (ptr == nullptr) return;
+  CudaCache::instance().deallocate(ptr);
+  ++t_deallocations;
+}
 MemoryStats stats(int device) { return CudaCache::instance().stats(device); }
 void reset_peak(int device) { CudaCache::instance().reset_peak(device); }
 void empty_cache(int device) { CudaCache::instance().empty(device); }

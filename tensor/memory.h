@@ -44,6 +44,10 @@ MemoryStats stats(int device = 0);
 // know whether *it* allocated (a CUDA graph capture) reads this instead of stats(), which other
 // threads' allocations also move.
 std::uint64_t thread_allocations();
+// Device blocks the calling thread returned to the cache since it started (null pointers not
+// counted). A capture that frees a block would bake its address into the graph while the cache
+// hands it out again: the capture checks this too.
+std::uint64_t thread_deallocations();
 // Sets both peaks to the current in-use figures.
 void reset_peak(int device = 0);
 // Frees every cached (unused) block of `device` back to the driver, with `device` current, after

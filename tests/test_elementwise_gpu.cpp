@@ -251,18 +251,23 @@ TEST(MemoryGpu, CachingAllocatorReusesAndCounts) {
 
 TEST(MemoryGpu, ThreadAllocationsCountOnlyTheCallingThread) {
   TILENET_REQUIRE_GPU();
-  const std::uint64_t mine = memory::thread_allocations();
+  const std::uint64_t mine = memory::thread_allocations(), mine_freed = memory::thread_deallocations();
   const std::uint64_t all = memory::stats(0).allocations;
   std::thread other([] {
-    const std::uint64_t start = memory::thread_allocations();
+    const std::uint64_t start = memory::thread_allocations(), freed = memory::thread_deallocations();
     for (int i = 0; i < 3; ++i) Tensor t = Tensor::empty({1000 + i}, DType::f32, Device::cuda());
     EXPECT_EQ(memory::thread_allocations() - start, 3u);
+    EXPECT_EQ(memory::thread_deallocations() - freed, 3u);
   });
   other.join();
   EXPECT_EQ(memory::thread_allocations(), mine) << "another thread's allocations were counted here";
+  EXPECT_EQ(memory::thread_deallocations(), mine_freed) << "another thread's frees were counted here";
   EXPECT_EQ(memory::stats(0).allocations - all, 3u);
   { Tensor t = Tensor::empty({7}, DType::f32, Device::cuda()); }
   EXPECT_EQ(memory::thread_allocations() - mine, 1u);
+  EXPECT_EQ(memory::thread_deallocations() - mine_freed, 1u);
+  { Tensor empty = Tensor::empty({0}, DType::f32, Device::cuda()); }  // no block, nothing counted
+  EXPECT_EQ(memory::thread_deallocations() - mine_freed, 1u);
 }
 
 TEST(MemoryGpu, OutOfMemoryIsTypedAndProcessStaysUsable) {
