@@ -147,7 +147,11 @@ Sequential& Sequential::to(Device device) {
   if (device.is_cuda()) require_cuda("Sequential::to", device.index);
   if (device == device_) return *this;
   device_ = device;
-  if (copts_.mixed_precision) scaler_ = std::make_unique<optim::LossScaler>(device_, copts_.loss_scale);
+  if (copts_.mixed_precision) {  // a scaler on the new device that goes on where the old one was
+    auto moved = std::make_unique<optim::LossScaler>(device_, copts_.loss_scale);
+    if (scaler_) moved->restore(scaler_->current_scale(), scaler_->good_steps());
+    scaler_ = std::move(moved);
+  }
   losses_ = train_acc_ = fit_acc_ = step_counter_ = Tensor();
   run_.device_step = nullptr;
   invalidate_graph();

@@ -92,6 +92,7 @@ void Sequential::graph_step(const Tensor& x, const Tensor& y, Tensor& acc) {
     half_dirty_ = true;  // the captured step must refresh the f16 weights every replay
     const std::uint64_t host_step = run_.step;
     const std::int64_t iterations = optimizer_->iterations();
+    optimizer_->prepare(params_);  // its state must exist before the capture, not be made inside it
     // The capture ran step()'s host code once (the optimizer counted this step there).
     const bool ok = graph_->capture(stream, key, [&] { step(stage_x_, stage_y_, acc, lr); });
     run_.step = host_step;

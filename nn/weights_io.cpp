@@ -61,6 +61,7 @@ void Sequential::save_checkpoint(const std::string& path, int epochs_completed) 
     s.precision(9);
     s << scaler_->current_scale();
     extra["loss_scale"] = s.str();
+    extra["loss_scale_good_steps"] = std::to_string(scaler_->good_steps());
   }
   io::save_training_state(io::training_state_path(path), *optimizer_, epochs_completed, extra);
 }
@@ -73,10 +74,20 @@ int Sequential::load_checkpoint(const std::string& path) {
   if (scaler_ && it != st.metadata.end()) {
     const float scale = std::strtof(it->second.c_str(), nullptr);
     TILENET_CHECK(scale > 0.0f, ValueError, "load_checkpoint: bad loss_scale '", it->second, "' in ", path);
-    // The scale and its inverse are views into the scaler's device state.
-    Tensor s = scaler_->scale(), inv = scaler_->inv_scale();
-    s.copy_from(Tensor::from_vector({scale}, {1}));
-    inv.copy_from(Tensor::from_vector({1.0f / scale}, {1}));
+    // Older checkpoints have no count of clean steps: the doubling count starts over.
+    std::int64_t good = 0;
+    const auto g = st.metadata.find("loss_scale_good_steps");
+    if (g != st.metadata.end()) {
+      char* end = nullptr;
+      good = std::strtoll(g->second.c_str(), &end, 10);
+      TILENET_CHECK(end && *end == '\0' && !g->second.empty(), ValueError, "load_checkpoint: bad loss_scale_good_steps '",
+                    g->second, "' in ", path);
+    }
+    try {
+      scaler_->restore(scale, good);
+    } catch (const ValueError& e) {
+      throw ValueError(std::string("load_checkpoint: ") + path + ": " + e.what());
+    }
   }
   return static_cast<int>(st.epoch);
 }

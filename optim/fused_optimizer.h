@@ -23,6 +23,8 @@ class FusedOptimizer : public Optimizer {
   // all absent); restores hyper-parameter values, but the structural ones (nesterov, amsgrad,
   // centered, momentum on/off) must match. Validates everything before changing anything.
   void load_state(const std::vector<std::pair<std::string, Tensor>>& state) override;
+  // Slots, the applied-step counter and (CUDA) the kernel's workspace, zeroed if new.
+  void prepare(const Tensor& params) override { ensure_state(params); }
 
   const kernels::OptimizerConfig& config() const { return config_; }
   // Throws ValueError naming `who` and the first hyper-parameter out of its domain.

@@ -1,5 +1,6 @@
 #include "optim/loss_scale.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "tensor/stream.h"
@@ -98,6 +99,21 @@ float LossScaler::current_scale() const { return scale_t_.item(); }
 
 std::int64_t LossScaler::skipped_steps() const {
   return static_cast<std::int64_t>(state_.slice(kernels::kLsSkipped, kernels::kLsSkipped + 1).item());
+}
+
+std::int64_t LossScaler::good_steps() const {
+  return static_cast<std::int64_t>(state_.slice(kernels::kLsGoodSteps, kernels::kLsGoodSteps + 1).item());
+}
+
+void LossScaler::restore(float scale, std::int64_t good_steps) {
+  TILENET_CHECK(std::isfinite(scale) && scale > 0.0f, ValueError, "LossScaler::restore: scale must be finite and > 0, got ",
+                scale);
+  TILENET_CHECK(good_steps >= 0, ValueError, "LossScaler::restore: good_steps must be >= 0, got ", good_steps);
+  // Saved under other options: the nearest state these options allow.
+  scale = std::min(std::max(scale, options_.min_scale), options_.max_scale);
+  good_steps = std::min<std::int64_t>(good_steps, options_.growth_interval - 1);
+  Tensor head = state_.slice(kernels::kLsScale, kernels::kLsGoodSteps + 1);
+  head.copy_from(Tensor::from_vector({scale, 1.0f / scale, static_cast<float>(good_steps)}, {3}));
 }
 
 void LossScaler::reset_counters() {

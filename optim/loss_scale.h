@@ -54,6 +54,12 @@ class LossScaler {
   float current_scale() const;
   std::int64_t skipped_steps() const;  // since construction or reset_counters()
   void reset_counters();
+  // The clean steps counted towards the next doubling (host read: synchronises).
+  std::int64_t good_steps() const;
+  // Puts a scale and the clean-step count in place (a checkpoint's, or another scaler's when a
+  // model moves to another device), clamped to what these options allow. Throws ValueError for a
+  // scale that is not finite and positive, or a negative count.
+  void restore(float scale, std::int64_t good_steps);
 
   const LossScaleOptions& options() const { return options_; }
   Device device() const { return device_; }

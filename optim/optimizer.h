@@ -49,6 +49,10 @@ class Optimizer {
   // params (f32 [P]) updated in place from grads (f32 [P]); both on the same device.
   // Gradient clipping by global norm (clipnorm > 0) happens here, after unscaling.
   virtual void step(Tensor& params, const Tensor& grads, const StepControl& control = {}) = 0;
+  // Creates (zeroed) whatever state step() would create for `params` on their device, now: a step
+  // captured into a CUDA graph must find it in place, since a capture records the zero-fill
+  // without running it. Idempotent; the default has no state.
+  virtual void prepare(const Tensor& params) { (void)params; }
 
   virtual std::string name() const = 0;
   // A fresh optimizer with the same hyper-parameters, clipnorm and schedule (no slots, step 0).

@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "nn/callbacks.h"
+#include "nn/io/training_state.h"
 #include "nn/sequential.h"
 #include "nn_test_data.h"
 #include "optim/optimizers.h"
@@ -427,6 +428,18 @@ TEST(NnModel, MixedPrecisionOnCpuTrainsAndCountsSkippedSteps) {
   EXPECT_GT(h.skipped_steps[0], 0);
   EXPECT_GT(h["accuracy"].back(), 0.85);
   EXPECT_LT(m.loss_scaler()->current_scale(), 16777216.0f);
+  // A checkpoint keeps the scale and the clean steps towards its next doubling.
+  const std::string path = tmp_path("mp_ckpt.safetensors");
+  m.save_checkpoint(path, 4);
+  Sequential r;
+  mlp(r, 6, 3);
+  r.compile(optim::Adam(2e-2f), "sparse_categorical_crossentropy", {"accuracy"}, mp);
+  EXPECT_EQ(r.load_checkpoint(path), 4);
+  EXPECT_FLOAT_EQ(r.loss_scaler()->current_scale(), m.loss_scaler()->current_scale());
+  EXPECT_EQ(r.loss_scaler()->good_steps(), m.loss_scaler()->good_steps());
+  EXPECT_GT(m.loss_scaler()->good_steps(), 0);
+  std::remove(path.c_str());
+  std::remove(io::training_state_path(path).c_str());
 }
 
 }  // namespace

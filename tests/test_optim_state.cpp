@@ -192,6 +192,26 @@ TEST(OptimState, ConfigVersionMovesWithWhatAGraphBakesIn) {
   EXPECT_EQ(b.config_version(), v2);  // reading changes nothing
 }
 
+// prepare() makes the state a step would make (zeroed), so a captured step finds it in place; a
+// step after it behaves exactly like a first step without it.
+TEST(OptimState, PrepareCreatesZeroedStateOnce) {
+  const Tensor g = Tensor::from_vector({0.5f, -1.0f, 2.0f}, {3});
+  RMSprop a(0.01f), b(0.01f);
+  Tensor pa = Tensor::from_vector({1.0f, 2.0f, 3.0f}, {3}), pb = pa.clone();
+  EXPECT_FALSE(find(a.state(), "velocity").defined());
+  a.prepare(pa);
+  const Tensor v = find(a.state(), "velocity");
+  ASSERT_TRUE(v.defined());
+  EXPECT_TRUE(test::all_equal(v.to_vector(), {0, 0, 0}));
+  EXPECT_EQ(find(a.state(), "step").to_ints()[0], 0);
+  a.prepare(pa);  // idempotent: the same slot
+  EXPECT_EQ(find(a.state(), "velocity").raw_data(), v.raw_data());
+  a.step(pa, g);
+  b.step(pb, g);
+  EXPECT_TRUE(test::all_equal(pa.to_vector(), pb.to_vector()));
+  EXPECT_EQ(a.iterations(), 1);
+}
+
 TEST(OptimState, LoadRejectsMismatchesWithoutChangingAnything) {
   Adam a(0.01f);
   Tensor p = vec({1.0f, 2.0f, 3.0f});
@@ -219,6 +239,38 @@ TEST(OptimState, LoadRejectsMismatchesWithoutChangingAnything) {
   Tensor q = vec({1.0f, 2.0f});
   c.step(q, vec({0.1f, 0.2f}));
   EXPECT_THROW(c.load_state(good), ShapeError);
+}
+
+// restore() puts a checkpoint's (or another device's) scale and clean-step count in place, so the
+// next doubling comes when it would have; clamped to the options, refused when meaningless.
+TEST(LossScaler, RestoreContinuesTheCleanRun) {
+  LossScaleOptions o;
+  o.initial_scale = 8.0f;
+  o.growth_interval = 4;
+  o.max_scale = 64.0f;
+  LossScaler s(Device::cpu(), o);
+  const Tensor ok = vec({1.0f, 2.0f});
+  for (int i = 0; i < 2; ++i) {
+    s.check(ok);
+    s.update();
+  }
+  EXPECT_EQ(s.good_steps(), 2);
+  LossScaler t(Device::cpu(), o);
+  t.restore(s.current_scale(), s.good_steps());
+  EXPECT_FLOAT_EQ(t.inv_scale().item(), 0.125f);
+  for (int i = 0; i < 2; ++i) {
+    t.check(ok);
+    t.update();
+  }
+  EXPECT_FLOAT_EQ(t.current_scale(), 16.0f);  // 2 restored + 2 new clean steps: doubled
+  EXPECT_EQ(t.good_steps(), 0);
+  t.restore(1e9f, 100);  // saved under other options: clamped
+  EXPECT_FLOAT_EQ(t.current_scale(), 64.0f);
+  EXPECT_EQ(t.good_steps(), 3);
+  EXPECT_THROW(t.restore(0.0f, 0), ValueError);
+  EXPECT_THROW(t.restore(NAN, 0), ValueError);
+  EXPECT_THROW(t.restore(8.0f, -1), ValueError);
+  EXPECT_FLOAT_EQ(t.current_scale(), 64.0f);  // a refused restore changes nothing
 }
 
 TEST(LossScaler, SkipsHalvesAndGrows) {
