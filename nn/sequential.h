@@ -143,6 +143,9 @@ class Sequential {
 
   // One optimisation step on one batch (x [B, ...] in the compute dtype or f32, y targets); adds to
   // the running loss/metric sums without reading them (no host sync). metrics() reads and resets.
+  // No host sync and no allocation once warm, given x in the compute dtype and i32 labels (or f32
+  // targets for the other losses) on the model's device: f32 labels are converted through the host
+  // and an f32 x is cast to f16 under mixed precision, each call. fit() does both once.
   void train_on_batch(const Tensor& x, const Tensor& y);
   Logs read_train_metrics(bool reset = true);
   // Forward, loss and backward on one batch without an optimizer step: fills gradients() and

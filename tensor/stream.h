@@ -11,7 +11,9 @@
 // under one stream and used on another (under a StreamGuard, or allocated inside one and used after
 // it) must stay alive until the other stream's work on it is done: keep a reference to it, or
 // synchronise that stream (or make the allocating stream wait on an event recorded there) before
-// dropping the last reference.
+// dropping the last reference. Cached blocks are kept per stream handle: synchronise a user stream
+// before destroying it, since a stream created later may get the same handle and its blocks.
+// One model, one stream: nn::Sequential's buffers follow the same rule.
 #pragma once
 
 #include <cuda_runtime_api.h>
