@@ -238,17 +238,6 @@ __global__ void __launch_bounds__(256) global_avg_backward_kernel(const T* __res
   }
 }
 
-// Calls f(std::integral_constant<int, V>) for the runtime V in {8, 4, 2, 1}.
-template <typename F>
-void with_vec(int v, F&& f) {
-  switch (v) {
-    case 8: f(std::integral_constant<int, 8>{}); break;
-    case 4: f(std::integral_constant<int, 4>{}); break;
-    case 2: f(std::integral_constant<int, 2>{}); break;
-    default: f(std::integral_constant<int, 1>{}); break;
-  }
-}
-
 void check_ptrs(const char* op, std::initializer_list<const void*> ptrs) {
   for (const void* p : ptrs) TILENET_CHECK(p != nullptr, ValueError, op, ": null pointer argument");
 }

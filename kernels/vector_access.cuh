@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <type_traits>
 #include <initializer_list>
 
 #include "kernels/cuda_utils.cuh"
@@ -76,6 +77,18 @@ inline int pick_vec(std::int64_t c, int elem_bytes, std::initializer_list<const 
     if (ok) return v;
   }
   return 1;
+}
+
+// Calls f(std::integral_constant<int, V>{}) for a runtime V in {8, 4, 2, 1} (pick_vec's result):
+// one kernel instance per width, chosen at launch.
+template <typename F>
+void with_vec(int v, F&& f) {
+  switch (v) {
+    case 8: f(std::integral_constant<int, 8>{}); break;
+    case 4: f(std::integral_constant<int, 4>{}); break;
+    case 2: f(std::integral_constant<int, 2>{}); break;
+    default: f(std::integral_constant<int, 1>{}); break;
+  }
 }
 
 }  // namespace tilenet::kernels
