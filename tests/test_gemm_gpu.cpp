@@ -358,7 +358,9 @@ TEST(GemmGpu, EpilogueOnlyOnAVeryWideRow) {
   GemmParams gp;
   gp.m = 1, gp.n = n, gp.k = 0, gp.beta = 0.5f, gp.bias = dbias.p, gp.act = Activation::relu;
   std::vector<float> got(n);
-  for (GemmAlgo algo : kernels::gemm_algos(false)) {
+  std::vector<GemmAlgo> algos = kernels::gemm_algos(false);
+  algos.push_back(GemmAlgo::Auto);
+  for (GemmAlgo algo : algos) {
     SCOPED_TRACE(kernels::gemm_algo_name(algo));
     TILENET_CUDA_CHECK(cudaMemcpy(dc.p, c0.data(), n * 4, cudaMemcpyHostToDevice));
     kernels::gemm(gp, static_cast<const float*>(nullptr), static_cast<const float*>(nullptr), dc.p, nullptr, algo);
