@@ -31,6 +31,16 @@ struct AllLoaders {
   static constexpr bool wg_b_span = true;    // backward-filter, c not a multiple
 };
 
+// The narrower sets the tiles use: the large tiles only ever get aligned operands from the
+// chooser (vector loaders, backward-filter included); the medium tile also takes forward and
+// backward-filter operands whose c is not a multiple of the vector width.
+struct VectorLoaders {
+  static constexpr bool fwd_span = false, dg_scalar = false, wgrad = true, wg_a_scalar = false, wg_b_span = false;
+};
+struct VectorAndSpanLoaders {
+  static constexpr bool fwd_span = true, dg_scalar = false, wgrad = true, wg_a_scalar = false, wg_b_span = true;
+};
+
 template <class L>
 constexpr bool loaders_available(Pass pass, bool va, bool vb) {
   switch (pass) {

@@ -338,17 +338,11 @@ struct TensorCoreFamily {
   }
 };
 template <>
-struct TensorCoreFamily::Loaders<CfgL> {
-  static constexpr bool fwd_span = false, dg_scalar = false, wgrad = true, wg_a_scalar = false, wg_b_span = false;
-};
+struct TensorCoreFamily::Loaders<CfgL> : VectorLoaders {};
 template <>
-struct TensorCoreFamily::Loaders<CfgM> {
-  static constexpr bool fwd_span = true, dg_scalar = false, wgrad = true, wg_a_scalar = false, wg_b_span = true;
-};
+struct TensorCoreFamily::Loaders<CfgM> : VectorAndSpanLoaders {};
 template <>
-struct TensorCoreFamily::Loaders<CfgW> {
-  static constexpr bool fwd_span = false, dg_scalar = false, wgrad = true, wg_a_scalar = false, wg_b_span = false;
-};
+struct TensorCoreFamily::Loaders<CfgW> : VectorLoaders {};
 template <>
 struct TensorCoreFamily::Loaders<CfgN> {
   static constexpr bool fwd_span = true, dg_scalar = true, wgrad = false, wg_a_scalar = false, wg_b_span = false;

@@ -223,13 +223,9 @@ struct SimtFamily {
   }
 };
 template <>
-struct SimtFamily::Loaders<CfgL> {
-  static constexpr bool fwd_span = false, dg_scalar = false, wgrad = true, wg_a_scalar = false, wg_b_span = false;
-};
+struct SimtFamily::Loaders<CfgL> : VectorLoaders {};
 template <>
-struct SimtFamily::Loaders<CfgM> {
-  static constexpr bool fwd_span = true, dg_scalar = false, wgrad = true, wg_a_scalar = false, wg_b_span = true;
-};
+struct SimtFamily::Loaders<CfgM> : VectorAndSpanLoaders {};
 template <>
 struct SimtFamily::Loaders<CfgN> {
   static constexpr bool fwd_span = false, dg_scalar = true, wgrad = false, wg_a_scalar = false, wg_b_span = false;
