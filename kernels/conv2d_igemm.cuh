@@ -134,6 +134,19 @@ __device__ __forceinline__ Vec<T> load_row_span(const T* img, const Params& p, i
   return out;
 }
 
+// Moves a (outer, mid, inner) filter-tap position `by` steps along inner: inner wraps at inner_n
+// into mid, mid at mid_n into outer (e.g. (r, s, c) or (tr, ts, kk)).
+__device__ __forceinline__ void advance_tap(int& inner, int by, int inner_n, int& mid, int mid_n, int& outer) {
+  inner += by;
+  while (inner >= inner_n) {
+    inner -= inner_n;
+    if (++mid == mid_n) {
+      mid = 0;
+      ++outer;
+    }
+  }
+}
+
 // First filter tap t (< taps) with (pos_plus_pad - t*dil) divisible by the stride (taps if none);
 // the others follow every `step` taps.
 __device__ __forceinline__ int first_tap(int pos_plus_pad, int dil, int stride, int step, int taps) {

@@ -100,14 +100,7 @@ struct FwdA {
   __device__ void advance(const Params& p) {
     k += BK;
     if constexpr (kVector) {
-      c += BK;
-      while (c >= p.c) {
-        c -= p.c;
-        if (++s == p.s) {
-          s = 0;
-          ++r;
-        }
-      }
+      advance_tap(c, BK, p.c, s, p.s, r);
       tap_offsets(p);
     } else {
       c += BK;
@@ -177,14 +170,7 @@ struct DgradA {
   }
   __device__ void advance(const Params& p) {
     k += BK;
-    kk += BK;
-    while (kk >= p.kpad) {
-      kk -= p.kpad;
-      if (++ts == p.ns) {
-        ts = 0;
-        ++tr;
-      }
-    }
+    advance_tap(kk, BK, p.kpad, ts, p.ns, tr);
     tap_offsets(p);
   }
   __device__ bool src(const Params& p, int i, const T*& ptr) const {

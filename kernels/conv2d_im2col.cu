@@ -11,6 +11,7 @@
 
 #include "kernels/conv2d.h"
 #include "kernels/conv2d_igemm.cuh"
+#include "kernels/conv2d_plan.cuh"
 #include "kernels/launch.h"
 #include "tensor/error.h"
 
@@ -100,15 +101,6 @@ int chunk_images(const Conv2dShape& sh) {
   const std::int64_t img_bytes = static_cast<std::int64_t>(sh.p()) * sh.q() * sh.gemm_k() * 4;
   return static_cast<int>(std::max<std::int64_t>(1, std::min<std::int64_t>(sh.n, kBudget / img_bytes)));
 }
-std::size_t align256(std::size_t b) { return (b + 255) / 256 * 256; }
-
-// im2col stores 16-byte words into the column buffer: the workspace must be 16-byte aligned.
-void check_ws(std::size_t need, const void* ws, std::size_t have, const char* op, const Conv2dShape& sh) {
-  TILENET_CHECK(have >= need, ValueError, op, ": workspace of ", have, " bytes given, the im2col algorithm needs ",
-                need, " for ", sh.str(), " (ask conv2d_workspace_bytes)");
-  TILENET_CHECK(need == 0 || (ws != nullptr && is_aligned(ws, 16)), ValueError, op, ": workspace ", ws,
-                " must be 16-byte aligned");
-}
 
 }  // namespace
 
@@ -131,7 +123,8 @@ std::size_t im2col_workspace(const Conv2dShape& sh, Pass pass, bool half_inputs,
 template <typename T>
 void im2col_forward(const Params& p, const Conv2dShape& sh, const T* x, const T* w, const float* bias, T* y,
                     Activation act, void* ws, std::size_t ws_bytes, cudaStream_t stream) {
-  check_ws(im2col_workspace(sh, Pass::fwd, std::is_same_v<T, half>, false), ws, ws_bytes, "conv2d_forward", sh);
+  check_workspace(im2col_workspace(sh, Pass::fwd, std::is_same_v<T, half>, false),
+                  ws, ws_bytes, "conv2d_forward", sh);
   GemmParams gp;
   gp.n = sh.k;
   gp.k = sh.gemm_k();
@@ -159,8 +152,8 @@ void im2col_forward(const Params& p, const Conv2dShape& sh, const T* x, const T*
 template <typename T>
 void im2col_backward_data(const Params& p, const Conv2dShape& sh, const T* dy, const T* w, T* dx, void* ws,
                           std::size_t ws_bytes, cudaStream_t stream) {
-  check_ws(im2col_workspace(sh, Pass::dgrad, std::is_same_v<T, half>, false), ws, ws_bytes, "conv2d_backward_data",
-           sh);
+  check_workspace(im2col_workspace(sh, Pass::dgrad, std::is_same_v<T, half>, false),
+                  ws, ws_bytes, "conv2d_backward_data", sh);
   GemmParams gp;
   gp.k = sh.k;
   if (is_pointwise(sh)) {
@@ -187,8 +180,8 @@ template <typename T, typename TW>
 void im2col_backward_filter(const Params& p, const Conv2dShape& sh, const T* x, const T* dy, TW* dw, bool accumulate,
                             void* ws, std::size_t ws_bytes, cudaStream_t stream) {
   constexpr bool kHalfDw = std::is_same_v<TW, half>;
-  check_ws(im2col_workspace(sh, Pass::wgrad, std::is_same_v<T, half>, kHalfDw), ws, ws_bytes, "conv2d_backward_filter",
-           sh);
+  check_workspace(im2col_workspace(sh, Pass::wgrad, std::is_same_v<T, half>, kHalfDw),
+                  ws, ws_bytes, "conv2d_backward_filter", sh);
   float* acc;
   char* rest = static_cast<char*>(ws);
   if constexpr (kHalfDw) {

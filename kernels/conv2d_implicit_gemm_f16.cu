@@ -309,7 +309,7 @@ struct TensorCoreFamily {
   static void launch(const Params& p, int splits, cudaStream_t stream) {
     constexpr int kBytes = SmemLayout<Cfg, kPass>::kBytes;
     auto* kernel = igemm_tc_kernel<Cfg, kPass, AIt, BIt>;
-    allow_dynamic_smem(reinterpret_cast<const void*>(kernel), kBytes);
+    allow_dynamic_smem(kernel, kBytes);
     const dim3 grid(ceil_div(p.gemm_m, Cfg::BM), ceil_div(p.gemm_n, Cfg::BN), splits);
     kernel<<<grid, Cfg::kThreads, kBytes, stream>>>(p);
     check_launch("conv2d implicit GEMM (fp16 Tensor Cores)", stream);
@@ -319,7 +319,7 @@ struct TensorCoreFamily {
   static int blocks_per_sm() {
     constexpr int kBytes = SmemLayout<Cfg, kPass>::kBytes;
     auto* kernel = igemm_tc_kernel<Cfg, kPass, AIt, BIt>;
-    allow_dynamic_smem(reinterpret_cast<const void*>(kernel), kBytes);
+    allow_dynamic_smem(kernel, kBytes);
     int n = 0;
     TILENET_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, kernel, Cfg::kThreads, kBytes));
     return n;

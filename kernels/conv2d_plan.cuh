@@ -58,8 +58,8 @@ struct Choice {
 Choice choose(const Conv2dShape& sh, Pass pass, bool hp, const Modes& md, Conv2dAlgo algo);
 TileShape tile_shape(bool hp, Tile t);
 
-// Workspace of the implicit GEMM for loader modes md, and the check that a given one suffices
-// (16-byte aligned: the kernels read and write it with 16-byte accesses).
+// Workspace of the implicit GEMM for loader modes md, and the check that a given one suffices for
+// any algorithm (16-byte aligned: the kernels, im2col included, access it in 16-byte words).
 std::size_t igemm_workspace(const Conv2dShape& sh, Pass pass, bool hp, const Modes& md, Conv2dAlgo algo);
 void check_workspace(std::size_t need, const void* ws, std::size_t have, const char* op, const Conv2dShape& sh);
 

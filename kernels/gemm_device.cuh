@@ -195,13 +195,6 @@ __device__ __forceinline__ void mma_16816(float (&d)[4], const unsigned (&a)[4],
 
 namespace tilenet::kernels {
 
-// Raises a kernel's dynamic shared-memory limit where it needs more than 48 KB (once per kernel
-// instance and device: kernels/launch.h's allow_dynamic_smem, keyed by the kernel's address).
-template <typename K>
-void ensure_smem_limit(K* kernel, int bytes) {
-  allow_dynamic_smem(reinterpret_cast<const void*>(kernel), static_cast<std::size_t>(bytes));
-}
-
 // Calls launch(ta, tb) with std::bool_constant values of g's transposes: the kernel instance for
 // each combination is picked at run time.
 template <typename F>

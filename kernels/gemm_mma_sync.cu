@@ -142,7 +142,7 @@ template <class C, bool TA, bool TB>
 void launch_one(const GemmArgs& args, int batch, cudaStream_t stream) {
   using L = MmaLayout<C, TA, TB>;
   auto* kernel = gemm_mma_sync_kernel<C, TA, TB>;
-  ensure_smem_limit(kernel, L::kSmemBytes);
+  allow_dynamic_smem(kernel, L::kSmemBytes);
   const int tiles_m = ceil_div(args.m, C::BM), tiles_n = ceil_div(args.n, C::BN);
   TILENET_CHECK(static_cast<long long>(tiles_m) * tiles_n < (1LL << 31), ValueError, "gemm (mma_sync): ", args.m, "x",
                 args.n, " has too many tiles");

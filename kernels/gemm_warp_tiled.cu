@@ -125,7 +125,7 @@ __global__ void __launch_bounds__(C::kThreads, C::kMinBlocks) gemm_warp_tiled_ke
 
 template <class C>
 void launch_cfg(const GemmArgs& args, int batch, cudaStream_t stream) {
-  ensure_smem_limit(gemm_warp_tiled_kernel<C>, C::kSmemBytes);
+  allow_dynamic_smem(gemm_warp_tiled_kernel<C>, C::kSmemBytes);
   const int tiles_m = ceil_div(args.m, C::BM), tiles_n = ceil_div(args.n, C::BN);
   TILENET_CHECK(static_cast<long long>(tiles_m) * tiles_n < (1LL << 31), ValueError, "gemm (warp_tiled): ", args.m,
                 "x", args.n, " has too many tiles");

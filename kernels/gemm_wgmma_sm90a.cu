@@ -240,7 +240,7 @@ CUtensorMap make_map(const void* base, long long inner, long long outer, int bat
 template <class C, int TA, int TB>
 void launch_one(const GemmArgs& args, int batch, cudaStream_t stream) {
   auto* kernel = gemm_wgmma_kernel<C, TA, TB>;
-  ensure_smem_limit(kernel, C::kSmemBytes);
+  allow_dynamic_smem(kernel, C::kSmemBytes);
   const int tiles_m = ceil_div(args.m, C::BM), tiles_n = ceil_div(args.n, C::BN);
   TILENET_CHECK(static_cast<long long>(tiles_m) * tiles_n < (1LL << 31), ValueError, "gemm (wgmma): ", args.m, "x",
                 args.n, " has too many tiles");

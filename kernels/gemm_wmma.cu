@@ -141,7 +141,7 @@ template <class C, bool TA, bool TB>
 void launch_one(const GemmArgs& args, int batch, cudaStream_t stream) {
   using L = WmmaLayout<C, TA, TB>;
   auto* kernel = gemm_wmma_kernel<C, TA, TB>;
-  ensure_smem_limit(kernel, L::kSmemBytes);
+  allow_dynamic_smem(kernel, L::kSmemBytes);
   const unsigned tiles_m = ceil_div(args.m, C::BM), tiles_n = ceil_div(args.n, C::BN);
   TILENET_CHECK(tiles_n <= 65535u, ValueError, "gemm (wmma): n=", args.n, " is too wide");
   for_batch_chunks(args, batch, true, [&](const GemmArgs& g, int nb) {

@@ -40,6 +40,10 @@ bool sm90a_kernels_available();
 // on the current device: above the default 48 KB the limit must be raised per kernel and per
 // device (cudaFuncSetAttribute), once; smaller requests do nothing. Thread-safe.
 void allow_dynamic_smem(const void* kernel, std::size_t bytes);
+template <typename... Args>
+void allow_dynamic_smem(void (*kernel)(Args...), std::size_t bytes) {
+  allow_dynamic_smem(reinterpret_cast<const void*>(kernel), bytes);
+}
 
 // The most dynamic shared memory one block may opt into on the current device (cached per device).
 std::size_t max_dynamic_smem();

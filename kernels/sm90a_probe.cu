@@ -2,17 +2,30 @@
 // kernels in this library can run on the current device before choosing them.
 #include <cuda_runtime_api.h>
 
+#include <map>
+#include <mutex>
+
 namespace tilenet::kernels {
 
 __global__ void sm90a_probe_kernel() {}
 
+// Asked before every fp16 GEMM Auto choice on a Hopper device: the answer is cached per device.
 bool sm90a_kernels_available() {
-  cudaFuncAttributes attr;
-  if (cudaFuncGetAttributes(&attr, sm90a_probe_kernel) != cudaSuccess) {
+  int dev = 0;
+  if (cudaGetDevice(&dev) != cudaSuccess) {
     (void)cudaGetLastError();
     return false;
   }
-  return true;
+  static std::mutex mu;
+  static std::map<int, bool> known;
+  std::lock_guard<std::mutex> lock(mu);
+  const auto it = known.find(dev);
+  if (it != known.end()) return it->second;
+  cudaFuncAttributes attr;
+  const bool ok = cudaFuncGetAttributes(&attr, sm90a_probe_kernel) == cudaSuccess;
+  if (!ok) (void)cudaGetLastError();
+  known.emplace(dev, ok);
+  return ok;
 }
 
 }  // namespace tilenet::kernels

@@ -180,7 +180,7 @@ void launch_rows(const RowArgs<T>& p, cudaStream_t s) {
       constexpr std::size_t kStaticScratch = 1024;  // the block reduction's slots, rounded up
       if (vecs <= static_cast<std::int64_t>(kBlockThreads) * kPacks1 && smem + kStaticScratch <= max_dynamic_smem()) {
         auto kernel = rows_cached_kernel<M, T, V, kPacks1, false, kBlockThreads, true>;
-        allow_dynamic_smem(reinterpret_cast<const void*>(kernel), smem);
+        allow_dynamic_smem(kernel, smem);
         kernel<<<capped_grid(p.rows), threads_for(kPacks1), smem, s>>>(p);
         return;
       }

@@ -105,32 +105,28 @@ void Sequential::step(const Tensor& x, const Tensor& y, Tensor& acc, const Tenso
   ++run_.step;
 }
 
-void Sequential::train_on_batch(const Tensor& x, const Tensor& y) {
-  require_compiled("train_on_batch");
-  check_defined(x, "train_on_batch", "x");
-  TILENET_CHECK(x.ndim() >= 1, ShapeError, "train_on_batch: x needs a batch dimension, got ", x.shape().str());
+Tensor Sequential::prepare_batch(const Tensor& x, const Tensor& y, const char* op) {
+  require_compiled(op);
+  check_defined(x, op, "x");
+  TILENET_CHECK(x.ndim() >= 1, ShapeError, op, ": x needs a batch dimension, got ", x.shape().str());
   ensure_built(sample_shape(x));
-  const Tensor targets = prepare_targets(loss_, y, output_shape(), "train_on_batch");
-  TILENET_CHECK(targets.dim(0) == x.dim(0), ShapeError, "train_on_batch: x has ", x.dim(0), " samples, y ",
-                targets.dim(0));
-  TILENET_CHECK(x.device() == device_ && targets.device() == device_, DeviceError, "train_on_batch: x is on ",
+  Tensor targets = prepare_targets(loss_, y, output_shape(), op);
+  TILENET_CHECK(targets.dim(0) == x.dim(0), ShapeError, op, ": x has ", x.dim(0), " samples, y ", targets.dim(0));
+  // The kernels take raw pointers: data on another device would be a fault, not an error.
+  TILENET_CHECK(x.device() == device_ && targets.device() == device_, DeviceError, op, ": x is on ",
                 x.device().str(), " and y on ", targets.device().str(), ", the model on ", device_.str());
   prepare_run(x.dim(0), targets, x.dim(0));
+  return targets;
+}
+
+void Sequential::train_on_batch(const Tensor& x, const Tensor& y) {
+  const Tensor targets = prepare_batch(x, y, "train_on_batch");
   if (!train_acc_.defined()) train_acc_ = make_accumulator(2 + kernels::kMaxMetrics, device_);
   step(x.dtype() == compute_dtype() ? x : x.to(compute_dtype()), targets, train_acc_);
 }
 
 double Sequential::compute_gradients(const Tensor& x, const Tensor& y, bool training) {
-  require_compiled("compute_gradients");
-  check_defined(x, "compute_gradients", "x");
-  TILENET_CHECK(x.ndim() >= 1, ShapeError, "compute_gradients: x needs a batch dimension, got ", x.shape().str());
-  ensure_built(sample_shape(x));
-  const Tensor targets = prepare_targets(loss_, y, output_shape(), "compute_gradients");
-  TILENET_CHECK(targets.dim(0) == x.dim(0), ShapeError, "compute_gradients: x has ", x.dim(0), " samples, y ",
-                targets.dim(0));
-  TILENET_CHECK(x.device() == device_ && targets.device() == device_, DeviceError, "compute_gradients: x is on ",
-                x.device().str(), " and y on ", targets.device().str(), ", the model on ", device_.str());
-  prepare_run(x.dim(0), targets, x.dim(0));
+  const Tensor targets = prepare_batch(x, y, "compute_gradients");
   const bool logits = fused_head_ || loss_.from_logits;
   if (!layers_.empty()) layers_.back()->set_emit_logits(fused_head_);
   const Tensor out = forward_all(x.dtype() == compute_dtype() ? x : x.to(compute_dtype()), training);

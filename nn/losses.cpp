@@ -50,8 +50,7 @@ Metric::Metric(const std::string& n, int top_k) : name(n), k(top_k) {
 
 namespace {
 // Throws ValueError naming `who` at the first label outside [0, classes).
-template <typename L>
-void check_label_range(const std::vector<L>& labels, std::int64_t classes, const char* who) {
+void check_label_range(const std::vector<std::int32_t>& labels, std::int64_t classes, const char* who) {
   for (std::size_t i = 0; i < labels.size(); ++i)
     if (!(labels[i] >= 0 && labels[i] < classes))
       throw ValueError(detail::make_message(who, ": label ", labels[i], " at index ", i, " is outside [0, ", classes,

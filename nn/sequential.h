@@ -206,6 +206,9 @@ class Sequential {
   Logs read_logs(const Tensor& acc, const std::string& prefix) const;
   DType compute_dtype() const { return copts_.mixed_precision ? DType::f16 : DType::f32; }
   void require_compiled(const char* op) const;
+  // The checks and run set-up train_on_batch and compute_gradients share: x batched and on the
+  // model's device, y prepared (prepare_targets) with as many samples; returns the targets.
+  Tensor prepare_batch(const Tensor& x, const Tensor& y, const char* op);
 
   std::string name_;
   std::uint64_t seed_;

@@ -6,6 +6,7 @@
 # Usage: scripts/test.sh [extra ctest args, e.g. -L gpu or -R Gemm]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/setup_common.sh
 
 # --- dependencies -------------------------------------------------------------------------------
 pkgs=()
@@ -17,22 +18,8 @@ command -v python3 >/dev/null || pkgs+=(python3)  # bench/check_checkpoint.py ru
 for p in libgtest-dev libbenchmark-dev zlib1g-dev dataset-fashion-mnist; do
   dpkg -s "$p" >/dev/null 2>&1 || pkgs+=("$p")
 done
-if [ ${#pkgs[@]} -gt 0 ]; then
-  echo "== installing: ${pkgs[*]}"
-  sudo=""
-  [ "$(id -u)" -ne 0 ] && sudo="sudo"
-  $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${pkgs[@]}"
-fi
-if ! command -v nvcc >/dev/null; then
-  if [ -x /usr/local/cuda/bin/nvcc ]; then
-    export PATH=/usr/local/cuda/bin:$PATH
-  else
-    echo "error: the CUDA Toolkit (nvcc) was not found; install it (https://developer.nvidia.com/cuda-downloads)" >&2
-    echo "       or put its bin/ folder on PATH" >&2
-    exit 1
-  fi
-fi
+[ ${#pkgs[@]} -gt 0 ] && apt_install "${pkgs[@]}"
+require_nvcc "to build tilenet"
 
 # --- build and test -----------------------------------------------------------------------------
 mkdir -p build

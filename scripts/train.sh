@@ -11,13 +11,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-sudo=""
-[ "$(id -u)" -ne 0 ] && sudo="sudo"
-apt_install() {
-  echo "== installing: $*"
-  $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$@"
-}
+. scripts/setup_common.sh
 
 # --- data ----------------------------------------------------------------------------------------
 has_idx_set() {
@@ -36,15 +30,7 @@ command -v g++ >/dev/null || pkgs+=(g++)
 dpkg -s zlib1g-dev >/dev/null 2>&1 || pkgs+=(zlib1g-dev)
 if ! has_idx_set data/mnist && ! has_idx_set "$fashion"; then pkgs+=(dataset-fashion-mnist); fi
 [ ${#pkgs[@]} -gt 0 ] && apt_install "${pkgs[@]}"
-if ! command -v nvcc >/dev/null; then
-  if [ -x /usr/local/cuda/bin/nvcc ]; then
-    export PATH=/usr/local/cuda/bin:$PATH
-  else
-    echo "error: the CUDA Toolkit (nvcc) is needed to build tilenet, even for CPU training; install it" >&2
-    echo "       (https://developer.nvidia.com/cuda-downloads) or put its bin/ folder on PATH" >&2
-    exit 1
-  fi
-fi
+require_nvcc "to build tilenet, even for CPU training"
 
 if has_idx_set data/mnist; then
   data=data/mnist

@@ -199,13 +199,7 @@ TEST(NnGpu, CudaGraphFitMatchesEagerFit) {
     History hist[2];
     for (int graph = 0; graph < 2; ++graph) {
       Sequential m("graph", 4);
-      m.add(Input({12, 12, 3}));
-      m.add(Conv2D(16, 3, 1, "same", "relu"));
-      m.add(MaxPool2D(2));
-      m.add(Conv2D(24, 3, 2, "same", "relu"));
-      m.add(BatchNormalization());
-      m.add(AveragePooling2D(2, 1));
-      m.add(Flatten());
+      build_cnn_body(m);
       m.add(Dense(32, "relu"));
       m.add(Dropout(0.3f));
       m.add(Dense(10, "softmax"));
