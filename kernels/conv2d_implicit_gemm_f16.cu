@@ -14,6 +14,7 @@
 // Measured (H100, AlexNet conv layers at batch 128, bench/results/h100/conv_dev.md): forward
 // 108-313 us a layer (conv3 266 TFLOP/s, 0.6x cuDNN's time; conv2/conv4 1.3-1.5x), backward-data
 // conv2-5 0.5-1.4x, backward-filter conv2-5 1.4-1.9x cuDNN's time.
+// Resources (-Xptxas -v, sm_90, CUDA 13.0): 84-236 registers over the tiles and loaders, no spills.
 #include <cuda_fp16.h>
 
 #include <type_traits>

@@ -8,10 +8,12 @@
 //
 // Configurations (index = cfg) and resources (-Xptxas -v, sm_90, over the four transposes; smem
 // for the non-transposed case):
-//   0  128x128x32, 8 warps of 64x32, 4 stages: 126-164 regs (A^T B^T: 128 + 4 bytes spilled), 74 KB
+//   0  128x128x32, 8 warps of 64x32, 4 stages: 126-164 regs, 0 spills, 74 KB
 //   1  64x64x32,   4 warps of 32x32, 4 stages:  93-126 regs, 0 spills, 38 KB  (small problems)
 //   2  128x256x32, 8 warps of 64x64, 3 stages: 230-248 regs, 0 spills, 79.5 KB
-// Measured: not yet run on a GPU. SASS mix (HMMA, LDSM, LDGSTS): from bench/gemm_sass_summary.py.
+// Measured: not yet run on a GPU. SASS mix (HMMA, LDSM, LDGSTS): from
+// bench/sass_summary.py (cuobjdump; the GPU kit's bench step writes sass.md); not read yet: the
+// development machine has no disassembler.
 #include "kernels/gemm_fp16_tile.cuh"
 #include "kernels/launch.h"
 

@@ -10,10 +10,11 @@
 // Configurations (index = cfg) and resources (-Xptxas -v, sm_90, CUDA 13.0; dynamic smem):
 //   0  128x128x8,  warp 64x32, 256 threads, 8x8/thread:  128 regs, 0 spills, 16.5 KB (default, large)
 //   1  128x128x16, warp 64x32, 256 threads, 8x8/thread:  128 regs, 0 spills, 33.0 KB
-//   2  128x256x8,  warp 64x64, 256 threads, 8x16/thread: 250 regs, 0 spills, 24.5 KB
+//   2  128x256x8,  warp 64x64, 256 threads, 8x16/thread: 254 regs, 0 spills, 24.5 KB
 //   3  64x64x8,    warp 32x32, 128 threads, 4x8/thread:  109 regs, 0 spills,  8.5 KB (small problems)
-// Measured: not yet run on a GPU. SASS mix (LDS.128, FFMA share, no LDL/STL): to be filled in from
-// bench/gemm_sass_summary.py (cuobjdump) on the GPU machine.
+// Measured: not yet run on a GPU. SASS mix (LDS.128, FFMA share, no LDL/STL): from
+// bench/sass_summary.py (cuobjdump; the GPU kit's bench step writes sass.md); not read yet: the
+// development machine has no disassembler.
 #include "kernels/gemm_fp32_tile.cuh"
 #include "kernels/launch.h"
 #include "tensor/error.h"

@@ -19,8 +19,9 @@
 //   1  128x128x64, 6 stages, 2 consumer warpgroups of 64x128, 194 KB
 // Measured: not yet run on a GPU; wgmma_self_check() / GemmGpu.WgmmaSelfCheck name the first
 // wrong element of each transpose if a descriptor or fragment layout is off, and GemmAlgo::Auto
-// takes this path only once that check has passed on the device (kernels/gemm_wgmma_gate.h). SASS mix (HGMMA,
-// UTMALDG, no LDL/STL): from bench/gemm_sass_summary.py.
+// takes this path only once that check has passed on the device (kernels/gemm_wgmma_gate.h).
+// SASS mix (HGMMA, UTMALDG, no LDL/STL): from bench/sass_summary.py (cuobjdump; the GPU kit's
+// bench step writes sass.md); not read yet: the development machine has no disassembler.
 #include <cuda.h>  // CUtensorMap and its enums only (no libcuda link)
 #include <cuda_fp16.h>
 

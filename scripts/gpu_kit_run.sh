@@ -3,7 +3,8 @@
 #   1. every test executable (GPU cases included), JSON reports;
 #   2. compute-sanitizer memcheck, racecheck, initcheck and synccheck over the GPU tests
 #      (TILENET_TEST_SMALL=1 shrinks the shapes);
-#   3. every benchmark (Google Benchmark JSON);
+#   3. every benchmark (Google Benchmark JSON), after the kernels' registers, stack and SASS
+#      instruction mix read from libtilenet.so with cuobjdump (bench/sass_summary.py -> sass.md);
 #   4. with --only ...,e2e: bench/e2e.py, the sample trainers against PyTorch (data/fashion-mnist);
 #   5. optional extra commands (samples, PyTorch comparisons) given with --extra "cmd".
 # Logs and JSON go to a scratch folder, packed into results.tar.gz after every step (and on exit or
@@ -153,6 +154,10 @@ elif [[ ",$only," == *",sanitize,"* ]]; then
 fi
 
 if [[ ",$only," == *",bench,"* ]]; then
+  say "== machine code (cuobjdump over lib/libtilenet.so)"
+  timeout 120 python3 "$kit/bench/sass_summary.py" "$kit/lib/libtilenet.so" --filter '\dgemm_\w+_kernel' \
+    --filter 'conv' --filter '^(?!.*(\dgemm_\w+_kernel|conv))' > "$work/sass.md" 2> "$work/logs/sass.log"
+  say "sass_summary rc=$? $(tail -1 "$work/sass.md" 2>/dev/null | cut -c1-300)"
   say "== benchmarks"
   for exe in "$kit"/bin/bench_*; do
     name=$(basename "$exe")
