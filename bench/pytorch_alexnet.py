@@ -12,7 +12,8 @@ mixed (torch.autocast fp16 + GradScaler).
 A step is zero_grad + forward + cross-entropy + backward + optimizer step on one synthetic batch
 (random N x 3 x 224 x 224 images and labels, resident on the GPU). Each step is timed with CUDA
 events after warm-up; step_ms is the median. peak_mem_mb is torch.cuda.max_memory_allocated over
-the whole run (model, optimizer state, batch, activations, workspaces), in MiB.
+the whole run (model, optimizer state, batch, activations, workspaces), in MiB; peak_reserved_mb is
+torch.cuda.max_memory_reserved (the caching allocator's hold on the driver, cache included).
 Prints one JSON line per run on stdout (the last line holds everything that was asked for).
 """
 import argparse
@@ -93,6 +94,7 @@ def run(precision, args):
         "step_ms": step_ms, "step_ms_mean": statistics.fmean(times),
         "step_ms_min": min(times), "images_per_s": args.batch_size * 1000.0 / step_ms,
         "peak_mem_mb": torch.cuda.max_memory_allocated() / 2**20,
+        "peak_reserved_mb": torch.cuda.max_memory_reserved() / 2**20,
         "final_loss": loss.item(),
     }
     del model, opt, x, y, scaler

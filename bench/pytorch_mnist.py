@@ -216,6 +216,7 @@ def main():
         "epoch_time_s": sum(steady) / len(steady), "epoch_times_s": times,
         "test_accuracy": history[-1]["val_accuracy"], "test_loss": history[-1]["val_loss"],
         "peak_mem_mb": (torch.cuda.max_memory_allocated() / 2**20) if device.type == "cuda" else None,
+        "peak_reserved_mb": (torch.cuda.max_memory_reserved() / 2**20) if device.type == "cuda" else None,
         "tf32": args.tf32, "torch": torch.__version__,
         "device": torch.cuda.get_device_name() if device.type == "cuda" else "cpu",
         "history": history,

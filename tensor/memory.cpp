@@ -111,6 +111,7 @@ class CudaCache {
     }
     live_[p] = Block{p, size, device, stream, bytes};
     st.bytes_reserved += size;
+    if (st.bytes_reserved > st.peak_bytes_reserved) st.peak_bytes_reserved = st.bytes_reserved;
     st.cuda_mallocs++;
     account_alloc(st, size, bytes);
     return p;
@@ -138,6 +139,7 @@ class CudaCache {
     std::lock_guard<std::mutex> lock(mu_);
     stats_[device].peak_bytes_in_use = stats_[device].bytes_in_use;
     stats_[device].peak_requested_bytes = stats_[device].requested_bytes_in_use;
+    stats_[device].peak_bytes_reserved = stats_[device].bytes_reserved;
   }
   void empty(int device) {
     std::lock_guard<std::mutex> lock(mu_);

@@ -25,6 +25,7 @@ struct MemoryStats {
   std::size_t bytes_in_use = 0;            // sizes of the blocks held by live buffers
   std::size_t peak_bytes_in_use = 0;       // max of bytes_in_use since start or the last reset_peak()
   std::size_t bytes_reserved = 0;          // held from the driver: blocks in use + cached blocks
+  std::size_t peak_bytes_reserved = 0;     // max of bytes_reserved since start or the last reset_peak()
   std::uint64_t allocations = 0;           // allocate() calls served
   std::uint64_t cuda_mallocs = 0;          // of those, the ones that had to call cudaMalloc
   std::size_t requested_bytes_in_use = 0;  // bytes asked for by the live buffers
@@ -48,7 +49,7 @@ std::uint64_t thread_allocations();
 // counted). A capture that frees a block would bake its address into the graph while the cache
 // hands it out again: the capture checks this too.
 std::uint64_t thread_deallocations();
-// Sets both peaks to the current in-use figures.
+// Sets the peaks to the current figures (in use, requested, reserved).
 void reset_peak(int device = 0);
 // Frees every cached (unused) block of `device` back to the driver, with `device` current, after
 // waiting for the device's queued work. A failing CUDA call throws CudaError and leaves the blocks

@@ -106,9 +106,12 @@ TEST(MemoryGpu, RequestedBytesAreCountedExactly) {
   memory::reset_peak(0);
   const MemoryStats before = memory::stats(0);
   EXPECT_EQ(before.peak_requested_bytes, before.requested_bytes_in_use);
+  EXPECT_EQ(before.peak_bytes_reserved, before.bytes_reserved);
   {
     DeviceBuffer a(1000, 0, s), b(3 << 20, 0, s);
     const MemoryStats mid = memory::stats(0);
+    EXPECT_GE(mid.peak_bytes_reserved, mid.bytes_reserved);
+    EXPECT_GE(mid.bytes_reserved, mid.bytes_in_use);
     EXPECT_EQ(mid.requested_bytes_in_use - before.requested_bytes_in_use, 1000u + (3u << 20));
     EXPECT_GE(mid.bytes_in_use - before.bytes_in_use, 1024u + (3u << 20));  // rounded blocks
     EXPECT_GE(mid.peak_requested_bytes, mid.requested_bytes_in_use);
@@ -123,6 +126,11 @@ TEST(MemoryGpu, RequestedBytesAreCountedExactly) {
   EXPECT_EQ(after.peak_requested_bytes - before.requested_bytes_in_use, 1000u + (3u << 20));
   memory::reset_peak(0);
   EXPECT_EQ(memory::stats(0).peak_requested_bytes, after.requested_bytes_in_use);
+  memory::empty_cache(0);  // the reserved peak stays until reset_peak
+  const MemoryStats emptied = memory::stats(0);
+  EXPECT_GE(emptied.peak_bytes_reserved, emptied.bytes_reserved + (3u << 20));
+  memory::reset_peak(0);
+  EXPECT_EQ(memory::stats(0).peak_bytes_reserved, emptied.bytes_reserved);
 }
 
 TEST(MemoryGpu, EmptyCacheReleasesAndKeepsTheCurrentDevice) {

@@ -108,6 +108,7 @@ int run_synthetic(nn::Sequential& model, const Options& o, Device dev) {
     std::printf("synthetic: %d timed steps after %d warm-up, batch %lld, min %.3f ms, max %.3f ms, loss %.4f\n",
                 o.steps, o.warmup, static_cast<long long>(o.batch_size), sorted.front(), sorted.back(),
                 logs.count("loss") ? logs.at("loss") : NAN);
+  samples::print_memory_line(dev);
   std::printf("images_per_s=%.1f step_ms=%.3f peak_mem_mb=%.0f\n", static_cast<double>(o.batch_size) * 1000.0 / median,
               median, samples::peak_mem_mb(dev));
   return 0;
@@ -212,6 +213,7 @@ int run_data(nn::Sequential& model, const Options& o, Device dev, const nn::data
   double epoch_s = 0, img_s = 0;
   for (std::size_t i = first; i < h.epoch_time_s.size(); ++i) epoch_s += h.epoch_time_s[i], img_s += ips[i];
   const double k = static_cast<double>(h.epoch_time_s.size() - first);
+  samples::print_memory_line(dev);
   std::printf("test_accuracy=%.4f test_loss=%.4f epoch_time_s=%.3f images_per_s=%.1f peak_mem_mb=%.0f\n",
               h["val_accuracy"].back(), h["val_loss"].back(), epoch_s / k, img_s / k, samples::peak_mem_mb(dev));
   return 0;

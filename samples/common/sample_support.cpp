@@ -2,6 +2,7 @@
 
 #include <sys/resource.h>
 
+#include <cstdio>
 #include <iostream>
 
 #include "nn/callbacks.h"
@@ -27,6 +28,15 @@ double peak_mem_mb(Device device) {
   rusage ru{};
   getrusage(RUSAGE_SELF, &ru);
   return static_cast<double>(ru.ru_maxrss) / 1024.0;  // Linux reports KiB
+}
+
+void print_memory_line(Device device) {
+  if (!device.is_cuda()) return;
+  const MemoryStats st = memory::stats(device.index);
+  const double mib = 1 << 20;
+  std::printf("memory: peak_in_use_mb=%.0f peak_requested_mb=%.0f peak_reserved_mb=%.0f\n",
+              static_cast<double>(st.peak_bytes_in_use) / mib, static_cast<double>(st.peak_requested_bytes) / mib,
+              static_cast<double>(st.peak_bytes_reserved) / mib);
 }
 
 std::string write_history_files(const std::string& path, const nn::History& h, const std::string& title) {

@@ -16,6 +16,11 @@ Device pick_device(const std::string& requested, const std::string& program, con
 // MiB: the GPU caching allocator's peak bytes in use on CUDA; the process's peak resident set on
 // the CPU.
 double peak_mem_mb(Device device);
+// On CUDA, prints "memory: peak_in_use_mb=N peak_requested_mb=N peak_reserved_mb=N": blocks held
+// by live buffers, bytes those buffers asked for (PyTorch's max_memory_allocated counts the same,
+// rounded to 512 B), and everything held from the driver, cache included (PyTorch's
+// max_memory_reserved). Nothing on the CPU. The trainers print it just before their last line.
+void print_memory_line(Device device);
 
 // Writes h to `path` (.csv or .json, atomically) and the plot beside it (svg_path_for(path));
 // returns the plot's path.

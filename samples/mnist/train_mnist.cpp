@@ -216,6 +216,7 @@ int run(int argc, char** argv) {
     if (o.verbose > 0) std::cout << "history written to " << o.history << ", plot to " << svg << "\n";
   }
 
+  samples::print_memory_line(dev);
   char line[160];
   std::snprintf(line, sizeof line, "test_accuracy=%.4f test_loss=%.4f epoch_time_s=%.3f peak_mem_mb=%.0f", test_acc,
                 test_loss, epoch_s, samples::peak_mem_mb(dev));
