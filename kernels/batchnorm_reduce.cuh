@@ -116,7 +116,7 @@ __global__ void __launch_bounds__(kThreads) bn_stats_kernel(const T* __restrict_
 }
 
 // One (32 x 32) block per 32 channels: lanes of y fold splits y, y+32, ... then merge in order.
-__global__ void __launch_bounds__(1024) bn_stats_finalize_kernel(const float* __restrict__ part, int splits,
+static __global__ void __launch_bounds__(1024) bn_stats_finalize_kernel(const float* __restrict__ part, int splits,
                                                                  std::int64_t c, const float* __restrict__ gamma,
                                                                  const float* __restrict__ beta, float* running_mean,
                                                                  float* running_var, float* save_mean,
@@ -197,7 +197,7 @@ __global__ void __launch_bounds__(kThreads) bn_grad_sums_kernel(const T* __restr
 
 // Sums the partials in a fixed order (double), writes dgamma/dbeta and the dx coefficients
 // coef[0..3) x [c] = A, B, D.
-__global__ void __launch_bounds__(1024) bn_grad_finalize_kernel(const float* __restrict__ part, int splits, std::int64_t c,
+static __global__ void __launch_bounds__(1024) bn_grad_finalize_kernel(const float* __restrict__ part, int splits, std::int64_t c,
                                                                 std::int64_t rows, const float* __restrict__ gamma,
                                                                 const float* __restrict__ invstd, float* dgamma,
                                                                 float* dbeta, bool accumulate, float* __restrict__ coef) {

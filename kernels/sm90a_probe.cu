@@ -22,10 +22,13 @@ bool sm90a_kernels_available() {
   const auto it = known.find(dev);
   if (it != known.end()) return it->second;
   cudaFuncAttributes attr;
-  const bool ok = cudaFuncGetAttributes(&attr, sm90a_probe_kernel) == cudaSuccess;
-  if (!ok) (void)cudaGetLastError();
-  known.emplace(dev, ok);
-  return ok;
+  const cudaError_t err = cudaFuncGetAttributes(&attr, sm90a_probe_kernel);
+  if (err != cudaSuccess) (void)cudaGetLastError();
+  // Only "no image for this device" is a lasting answer; a transient failure (out of memory while
+  // loading the module) is asked again next time.
+  if (err == cudaSuccess || err == cudaErrorInvalidDeviceFunction || err == cudaErrorNoKernelImageForDevice)
+    known.emplace(dev, err == cudaSuccess);
+  return err == cudaSuccess;
 }
 
 }  // namespace tilenet::kernels

@@ -195,8 +195,12 @@ __device__ __forceinline__ void emit(const RowConsts& c, const float (&a)[V], co
   } else {
     float t[V];
     load_floats<float, V>(p.targets + row * p.cols + col, t);
+    // A row with no net target mass has gradient -t * scale (0 for a masked row), even when its
+    // logits are all -inf or NaN (softmax * 0 would be NaN): its loss does not depend on them.
+    const bool massless = c.tsum == 0.0f;
 #pragma unroll
-    for (int k = 0; k < V; ++k) o[k] = (exp_fast(a[k] - c.m) * c.inv_s * c.tsum - t[k]) * c.scale;
+    for (int k = 0; k < V; ++k)
+      o[k] = ((massless ? 0.0f : exp_fast(a[k] - c.m) * c.inv_s * c.tsum) - t[k]) * c.scale;
   }
   store_floats<T, V>(p.out + row * p.cols + col, o);
 }
@@ -209,9 +213,10 @@ __device__ __forceinline__ void write_loss(const Stat& st, const RowArgs<T>& p, 
     if (label >= 0 && label < p.cols) loss = logf(st.s) - (to_float(p.a[row * p.cols + label]) - st.m);
     p.losses[row] = loss;
   } else if constexpr (M == Mode::ce_soft) {
-    // A row with no target mass (a masked row) has loss 0, as in the reference, even when all of
-    // its logits are -inf (log 0 * 0 would be NaN).
-    p.losses[row] = st.t == 0.0f ? 0.0f : logf(st.s) * st.t - st.u;
+    // loss = log(s) * sum(t) - sum(t * (x - m)), as in the reference. With no net target mass the
+    // first term is dropped (log 0 * 0 would be NaN when every logit is -inf), so a masked row
+    // (u = 0 too) has loss 0 and one whose targets cancel has -u.
+    p.losses[row] = (st.t == 0.0f ? 0.0f : logf(st.s) * st.t) - st.u;
   }
 }
 

@@ -258,10 +258,10 @@ unsigned warp_grid(std::int64_t rows) {
 template <typename T>
 void launch_ce(const ProbLossArgs& a, const T* pred, T* dpred, cudaStream_t s) {
   check_rows_cols("crossentropy_probs", a.rows, a.cols);
+  if (a.rows == 0) return;  // zero-element tensors have null pointers
   TILENET_CHECK((a.labels != nullptr) != (a.targets != nullptr), ValueError,
                 "crossentropy_probs: give exactly one of labels and targets");
   TILENET_CHECK(a.losses != nullptr && pred != nullptr, ValueError, "crossentropy_probs: null losses or predictions");
-  if (a.rows == 0) return;
   ce_probs_kernel<<<warp_grid(a.rows), kThreads, 0, s>>>(a, pred, dpred);
   check_launch("crossentropy_probs", s);
 }
@@ -269,9 +269,9 @@ void launch_ce(const ProbLossArgs& a, const T* pred, T* dpred, cudaStream_t s) {
 template <typename T>
 void launch_mse(const ProbLossArgs& a, const T* pred, T* dpred, cudaStream_t s) {
   check_rows_cols("mse_loss", a.rows, a.cols);
+  if (a.rows == 0) return;  // zero-element tensors have null pointers
   TILENET_CHECK(a.targets != nullptr, ValueError, "mse_loss: targets are required");
   TILENET_CHECK(a.losses != nullptr && pred != nullptr, ValueError, "mse_loss: null losses or predictions");
-  if (a.rows == 0) return;
   mse_kernel<<<warp_grid(a.rows), kThreads, 0, s>>>(a, pred, dpred);
   check_launch("mse_loss", s);
 }

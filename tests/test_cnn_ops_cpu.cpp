@@ -227,6 +227,19 @@ TEST(SoftmaxCpu, SoftTargetsMatchHardLabelsAndMix) {
                               {1.5f * pv[0] - 0.5f, 1.5f * pv[1] - 0.5f, 1.5f * pv[2] - 0.5f, 0, 0, 0}, 1e-6, 1e-6));
 }
 
+// Rows with no net target mass: a masked row (all targets 0) has loss 0 and gradient 0 even when
+// its logits are all -inf; targets that cancel give -sum(t * x) and gradient -t.
+TEST(SoftmaxCpu, SoftTargetsWithoutMass) {
+  const float inf = std::numeric_limits<float>::infinity();
+  Tensor x = Tensor::from_vector({-inf, -inf, -inf, 2, -1, 0.5f}, {2, 3});
+  Tensor t = Tensor::from_vector({0, 0, 0, 0.5f, -0.5f, 0}, {2, 3});
+  Tensor loss = Tensor::empty({2}), d = Tensor::empty({2, 3});
+  softmax_cross_entropy_soft_into(x, t, loss, d, 2.0f);
+  EXPECT_EQ(loss.to_vector()[0], 0.0f);
+  EXPECT_NEAR(loss.to_vector()[1], -(0.5 * 2 - 0.5 * -1), 1e-6);
+  EXPECT_TRUE(test::all_close(d.to_vector(), {0, 0, 0, -1, 1, 0}, 0, 0));
+}
+
 // The loss scale multiplies the gradient before it is rounded to f16: with a gradient scale of
 // 2^-30 every f16 gradient underflows to zero, with a loss scale of 2^24 on top it keeps about the
 // f32 values times 2^-6; the losses do not depend on either.

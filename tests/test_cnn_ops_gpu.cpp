@@ -260,7 +260,7 @@ TEST(SoftmaxGpu, CrossEntropyEdgeCases) {
   EXPECT_TRUE(test::all_close(loss.host(), {0.0f, std::log(2.0f)}, 1e-6, 1e-6));
   EXPECT_TRUE(test::all_close(d2.host(), {0, 0, 0.5f, -0.5f}, 1e-7, 0));
   // A label outside [0, C) yields a NaN loss and a NaN gradient row, and leaves the others intact.
-  DevArray<std::int32_t> bad(std::vector<std::int32_t>{5, 0});
+  DevArray<std::int32_t> bad(std::vector<std::int32_t>{5, 1});
   softmax_cross_entropy(x2.get(), bad.get(), loss.get(), d2.get(), 2, 2, 1.0f, nullptr, s);
   const std::vector<float> l = loss.host(), d = d2.host();
   EXPECT_TRUE(std::isnan(l[0]));
@@ -297,4 +297,6 @@ TEST(SoftmaxGpu, NaNAndMaskedLogitsAsTheReference) {
   EXPECT_EQ(loss.host()[1], inf);
   EXPECT_EQ(loss_ref[3], 0.0f);
   EXPECT_EQ(loss.host()[3], 0.0f);
+  const std::vector<float> dh = d.host();  // the masked row's gradient is 0, not NaN
+  for (int c = 0; c < cols; ++c) ASSERT_EQ(dh[3 * cols + c], 0.0f) << "column " << c;
 }

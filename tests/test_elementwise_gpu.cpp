@@ -6,6 +6,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <thread>
 #include <tuple>
 
@@ -172,6 +173,37 @@ TEST_P(ElementwiseGpu, F16MatchesReference) { run_all<half>(); }
 INSTANTIATE_TEST_SUITE_P(Sizes, ElementwiseGpu,
                          ::testing::Combine(::testing::Values(1, 7, 31, 33, 1023, 1025, (1 << 20) + 3),
                                             ::testing::Values(0, 1, 3)));
+
+// ReLU passes NaN through (as PyTorch does: a diverging model must not look healthy) and keeps
+// infinities; in the vector body and the scalar tail, f32 and f16.
+template <typename T>
+void check_relu_specials() {
+  const float nan = std::numeric_limits<float>::quiet_NaN(), inf = std::numeric_limits<float>::infinity();
+  const std::vector<float> pattern = {nan, -1.0f, 2.0f, -0.0f, inf, -inf, 0.5f};
+  std::vector<float> v(1029);
+  for (std::size_t i = 0; i < v.size(); ++i) v[i] = pattern[i % pattern.size()];
+  const std::vector<T> h = make<T>(v);
+  for (int offset : {0, 1}) {
+    Dev<T> a(h, offset), out(poisoned<T>(static_cast<std::int64_t>(h.size())), offset);
+    kernels::relu(a.ptr, out.ptr, a.n, cuda::current_stream());
+    std::vector<T> ref(h.size());
+    kernels::relu_ref(h.data(), ref.data(), a.n);
+    const std::vector<float> got = out.get();
+    EXPECT_TRUE(test::all_equal(got, floats(ref))) << "offset " << offset;
+    EXPECT_TRUE(std::isnan(got[0]) && std::isnan(got[1022]));  // the first and the last NaN (1022 = 146 * 7)
+    EXPECT_EQ(got[4], inf);
+    EXPECT_EQ(got[5], 0.0f);
+  }
+}
+
+TEST(ReluGpu, NaNPassesThroughF32) {
+  TILENET_REQUIRE_GPU();
+  check_relu_specials<float>();
+}
+TEST(ReluGpu, NaNPassesThroughF16) {
+  TILENET_REQUIRE_GPU();
+  check_relu_specials<half>();
+}
 
 TEST(CastGpu, F32ToF16AndBackMatchReference) {
   TILENET_REQUIRE_GPU();

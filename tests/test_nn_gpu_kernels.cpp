@@ -54,8 +54,9 @@ TEST(NnGpuKernels, ProbabilityLossesMatchReference) {
   for (int kind = 0; kind < 3; ++kind) {
     SCOPED_TRACE(kind);
     Tensor l_ref = Tensor::empty({rows}), d_ref = Tensor::empty({rows, cols});
-    Tensor l_gpu = Tensor::full({rows}, NAN, DType::f32, Device::cuda());
-    Tensor d_gpu = Tensor::full({rows, cols}, NAN, DType::f32, Device::cuda());
+    // Poisoned with a finite value: the NaN row must be written by the kernel, not left over.
+    Tensor l_gpu = Tensor::full({rows}, -1.0f, DType::f32, Device::cuda());
+    Tensor d_gpu = Tensor::full({rows, cols}, -1.0f, DType::f32, Device::cuda());
     const Tensor pd = p.cuda(), td = t.cuda(), ld = labels.cuda();
     kernels::ProbLossArgs a;
     a.rows = rows;
@@ -84,6 +85,48 @@ TEST(NnGpuKernels, ProbabilityLossesMatchReference) {
     EXPECT_TRUE(std::isnan(lg[0]));
     EXPECT_TRUE(test::all_close(lg, l_ref.to_vector(), 1e-5, 1e-5));
     EXPECT_TRUE(test::all_close(d_gpu.to_vector(), d_ref.to_vector(), 1e-5, 1e-4));
+  }
+}
+
+// A label outside [0, cols) makes its row's loss and gradient NaN on the GPU (the reference refuses
+// such labels up front); the other rows are what the reference gives with any valid label there.
+TEST(NnGpuKernels, ProbabilityCrossEntropyBadLabelPoisonsItsRow) {
+  TILENET_REQUIRE_GPU();
+  const std::int64_t rows = 9, cols = 11;
+  const Tensor p = Tensor::from_vector(test::random_uniform(rows * cols, 0.01f, 1.0f, kSeed), {rows, cols});
+  std::vector<std::int32_t> lab(rows);
+  for (std::int64_t i = 0; i < rows; ++i) lab[i] = static_cast<std::int32_t>((i * 5) % cols);
+  const Tensor good = Tensor::from_ints(lab, {rows});
+  lab[4] = static_cast<std::int32_t>(cols);
+  lab[7] = -1;
+  const Tensor bad_d = Tensor::from_ints(lab, {rows}).cuda(), pd = p.cuda();
+  Tensor l_ref = Tensor::empty({rows}), d_ref = Tensor::empty({rows, cols});
+  Tensor l_gpu = Tensor::full({rows}, -1.0f, DType::f32, Device::cuda());
+  Tensor d_gpu = Tensor::full({rows, cols}, -1.0f, DType::f32, Device::cuda());
+  kernels::ProbLossArgs a;
+  a.rows = rows;
+  a.cols = cols;
+  a.grad_scale = 0.5f;
+  kernels::ProbLossArgs g = a;
+  a.labels = good.data<std::int32_t>();
+  a.losses = l_ref.data<float>();
+  g.labels = bad_d.data<std::int32_t>();
+  g.losses = l_gpu.data<float>();
+  kernels::crossentropy_probs_ref(a, p.data<float>(), d_ref.data<float>());
+  kernels::crossentropy_probs(g, pd.data<float>(), d_gpu.data<float>(), cuda::current_stream());
+  const std::vector<float> lg = l_gpu.to_vector(), lr = l_ref.to_vector();
+  const std::vector<float> dg = d_gpu.to_vector(), dr = d_ref.to_vector();
+  for (std::int64_t i = 0; i < rows; ++i) {
+    SCOPED_TRACE(i);
+    const bool poisoned = i == 4 || i == 7;
+    EXPECT_EQ(std::isnan(lg[i]), poisoned);
+    if (!poisoned) EXPECT_NEAR(lg[i], lr[i], 1e-5 * (1 + std::fabs(lr[i])));
+    for (std::int64_t c = 0; c < cols; ++c) {
+      if (poisoned)
+        EXPECT_TRUE(std::isnan(dg[i * cols + c])) << "column " << c;
+      else
+        EXPECT_NEAR(dg[i * cols + c], dr[i * cols + c], 1e-5 * (1 + std::fabs(dr[i * cols + c]))) << "column " << c;
+    }
   }
 }
 
