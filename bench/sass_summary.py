@@ -112,6 +112,8 @@ def table(kernels, res, names, filt):
 
 
 def main(argv):
+    if argv and argv[-1] == "--filter":
+        sys.exit("sass_summary.py: --filter needs a regular expression\n" + __doc__)
     filters = [argv[i + 1] for i, a in enumerate(argv) if a == "--filter"] or [GEMM_KERNELS]
     if argv and argv[0] == "--parse":
         sass, res_text = open(argv[1]).read(), open(argv[2]).read()

@@ -42,19 +42,19 @@ Logs Sequential::evaluate(const Tensor& x, const Tensor& y, const EvaluateOption
 
 Logs Sequential::evaluate(Dataset data, const EvaluateOptions& o) {
   require_compiled("evaluate");
+  const CacheClearer clear_caches_at_exit{this};
   TILENET_CHECK(o.batch_size >= 1, ValueError, "evaluate: batch_size must be positive, got ", o.batch_size);
   TILENET_CHECK(data.size() > 0 && data.y().defined(), ValueError, "evaluate: needs samples and targets");
   ensure_built(sample_shape(data.x()));
   data = Dataset(data.x(), prepare_targets(loss_, data.y(), output_shape(), "evaluate", true));
   data.to(device_);
   prepare_run(std::min(o.batch_size, data.size()), data.y(), 0);
-  Logs logs = evaluate_batches(data, o.batch_size, "", o.verbose);
-  clear_layer_caches();
-  return logs;
+  return evaluate_batches(data, o.batch_size, "", o.verbose);
 }
 
 Tensor Sequential::predict(const Tensor& x, std::int64_t batch_size) {
   TILENET_CHECK(batch_size >= 1, ValueError, "predict: batch_size must be positive, got ", batch_size);
+  const CacheClearer clear_caches_at_exit{this};
   Dataset data(x);
   ensure_built(sample_shape(x));
   data.to(device_);
@@ -73,7 +73,6 @@ Tensor Sequential::predict(const Tensor& x, std::int64_t batch_size) {
       kernels::cast_ref(out.data<half>(), dst.data<float>(), out.numel());
     }
   }
-  clear_layer_caches();
   return result;
 }
 

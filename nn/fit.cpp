@@ -153,6 +153,7 @@ History Sequential::fit(const Tensor& x, const Tensor& y, const FitOptions& opti
 
 History Sequential::fit(Dataset train, const FitOptions& o) {
   require_compiled("fit");
+  const CacheClearer clear_caches_at_exit{this};
   TILENET_CHECK(o.batch_size >= 1, ValueError, "fit: batch_size must be positive, got ", o.batch_size);
   TILENET_CHECK(o.initial_epoch >= 0 && o.epochs >= 0, ValueError, "fit: epochs (", o.epochs, ") and initial_epoch (",
                 o.initial_epoch, ") must be non-negative");
@@ -250,7 +251,6 @@ History Sequential::fit(Dataset train, const FitOptions& o) {
   Logs last;
   for (const auto& [k, v] : h.history) last[k] = v.back();
   for (auto& cb : o.callbacks) cb->on_train_end(last);
-  clear_layer_caches();
   return h;
 }
 

@@ -111,6 +111,30 @@ void by_float(const Tensor& t, F&& f) {
     throw DtypeError(std::string("loss: predictions must be f32 or f16, got ") + dtype_name(t.dtype()));
 }
 
+// The kernels take raw pointers and trust the sizes: a target, loss or gradient buffer that is too
+// small would be read or written past its end, so the public entry points check them here.
+void check_operands(const char* who, const Tensor& pred, bool labels, const Tensor& target, const Tensor& losses,
+                    const Tensor* dpred) {
+  TILENET_CHECK(pred.ndim() >= 1, ShapeError, who, ": predictions need a batch dimension, got ", pred.shape().str());
+  const std::int64_t rows = pred.dim(0);
+  if (labels)
+    TILENET_CHECK(target.dtype() == DType::i32 && target.numel() == rows, ShapeError, who, ": labels ",
+                  dtype_name(target.dtype()), " ", target.shape().str(), " for predictions ", pred.shape().str(),
+                  ", expected i32 (", rows, ",)");
+  else
+    TILENET_CHECK(target.dtype() == DType::f32 && target.numel() == pred.numel() && target.dim(0) == rows,
+                  ShapeError, who, ": targets ", dtype_name(target.dtype()), " ", target.shape().str(),
+                  " for predictions ", pred.shape().str(), ", expected f32 of the predictions' shape");
+  if (losses.defined())
+    TILENET_CHECK(losses.dtype() == DType::f32 && losses.numel() >= rows, ShapeError, who, ": losses ",
+                  dtype_name(losses.dtype()), " ", losses.shape().str(), ", expected f32 with at least ", rows,
+                  " elements");
+  if (dpred && dpred->defined())
+    TILENET_CHECK(dpred->dtype() == pred.dtype() && dpred->numel() == pred.numel(), ShapeError, who, ": gradient ",
+                  dtype_name(dpred->dtype()), " ", dpred->shape().str(), ", expected ", dtype_name(pred.dtype()), " ",
+                  pred.shape().str());
+}
+
 }  // namespace
 
 void compute_loss(const Loss& loss, const Tensor& pred, bool pred_is_logits, const Tensor& target, Tensor& losses,
@@ -119,6 +143,8 @@ void compute_loss(const Loss& loss, const Tensor& pred, bool pred_is_logits, con
   check_same_device(pred, target, "loss");
   check_same_device(pred, losses, "loss");
   if (dpred.defined()) check_same_device(pred, dpred, "loss");
+  TILENET_CHECK(losses.defined(), ValueError, "loss: the losses tensor is undefined");
+  check_operands("loss", pred, loss.sparse(), target, losses, &dpred);
   const std::int64_t rows = pred.dim(0), cols = pred.numel() / std::max<std::int64_t>(rows, 1);
   const bool grads = dpred.defined();
   if (loss.is_crossentropy() && pred_is_logits) {
@@ -199,6 +225,11 @@ void accumulate_metrics(const MetricPlan& plan, const Tensor& pred, bool pred_is
   check_same_device(pred, target, "metrics");
   check_same_device(pred, acc, "metrics");
   if (losses.defined()) check_same_device(pred, losses, "metrics");
+  check_operands("metrics", pred, target.dtype() == DType::i32, target, losses, nullptr);
+  const std::size_t acc_bytes = (2 + plan.k.size()) * sizeof(double);
+  TILENET_CHECK(acc.nbytes() >= acc_bytes, ShapeError, "metrics: accumulator ",
+                dtype_name(acc.dtype()), " ", acc.shape().str(), " holds ", acc.nbytes(), " bytes, expected ",
+                acc_bytes, " (", 2 + plan.k.size(), " doubles)");
   kernels::MetricArgs a;
   a.rows = pred.dim(0);
   a.cols = pred.numel() / std::max<std::int64_t>(a.rows, 1);

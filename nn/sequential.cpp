@@ -146,12 +146,13 @@ void Sequential::layout(bool init) {
 Sequential& Sequential::to(Device device) {
   if (device.is_cuda()) require_cuda("Sequential::to", device.index);
   if (device == device_) return *this;
-  device_ = device;
+  std::unique_ptr<optim::LossScaler> moved;  // made first: if that throws, nothing has changed
   if (copts_.mixed_precision) {  // a scaler on the new device that goes on where the old one was
-    auto moved = std::make_unique<optim::LossScaler>(device_, copts_.loss_scale);
+    moved = std::make_unique<optim::LossScaler>(device, copts_.loss_scale);
     if (scaler_) moved->restore(scaler_->current_scale(), scaler_->good_steps());
-    scaler_ = std::move(moved);
   }
+  device_ = device;
+  if (moved) scaler_ = std::move(moved);
   losses_ = train_acc_ = fit_acc_ = step_counter_ = Tensor();
   run_.device_step = nullptr;
   invalidate_graph();

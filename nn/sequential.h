@@ -157,6 +157,8 @@ class Sequential {
   void load_weights(const std::string& path);
   // Training checkpoint for resume: weights, optimizer slots and step, loss-scale state, and the
   // number of epochs completed. load_checkpoint returns that number (the initial_epoch to resume at).
+  // Both loads check everything they read before changing anything: a bad file leaves the model
+  // (and, for a checkpoint, the optimizer and loss scale) as it was.
   void save_checkpoint(const std::string& path, int epochs_completed);
   int load_checkpoint(const std::string& path);
 
@@ -184,6 +186,9 @@ class Sequential {
   bool stop_training = false;
 
  private:
+  // load_weights' checks: each parameter with the file's tensor for it (nothing changed yet).
+  std::vector<std::pair<Param*, Tensor>> read_weights(const std::string& path);
+  void apply_weights(const std::vector<std::pair<Param*, Tensor>>& plan);
   friend class TrainLoop;
   void ensure_built(const Shape& sample_shape);
   void ensure_layout();
@@ -202,6 +207,11 @@ class Sequential {
   void invalidate_graph();
   // Every layer's clear_cache(): after fit/evaluate/predict, so no cached input pins a dataset.
   void clear_layer_caches();
+  // Calls clear_layer_caches() when a run ends, also when a callback or a bad batch throws.
+  struct CacheClearer {
+    Sequential* model;
+    ~CacheClearer() { model->clear_layer_caches(); }
+  };
   Logs evaluate_batches(Dataset& data, std::int64_t batch_size, const std::string& prefix, int verbose);
   Logs read_logs(const Tensor& acc, const std::string& prefix) const;
   DType compute_dtype() const { return copts_.mixed_precision ? DType::f16 : DType::f32; }
@@ -241,6 +251,7 @@ class Sequential {
   Tensor stage_x_, stage_y_;     // fixed-address batch copies the captured graph reads
   std::uint64_t last_generation_ = ~0ull;
   bool graph_failed_ = false;    // a capture failed: eager steps until the next fit or compile
+  bool graph_failure_said_ = false;  // the notice is printed once per model, not at every fit
   std::int64_t graph_launches_ = 0;
 };
 

@@ -98,7 +98,10 @@ void Sequential::graph_step(const Tensor& x, const Tensor& y, Tensor& acc) {
     run_.step = host_step;
     if (!ok) {
       graph_failed_ = true;
-      std::cerr << "tilenet: CUDA graph capture of the training step failed; running steps eagerly\n";
+      if (!graph_failure_said_)
+        std::cerr << "tilenet: CUDA graph capture of the training step failed; running steps eagerly "
+                     "(tried again at each fit; this notice is not repeated)\n";
+      graph_failure_said_ = true;
       // The capture's host code may have counted this step; the eager run below counts it.
       while (optimizer_->iterations() > iterations) optimizer_->uncount_step();
       // A step that threw under capture may have cleared half_dirty_ in refresh_half_weights()

@@ -5,6 +5,7 @@
 //   checkpoint: the weights file at `path` plus a training-state file beside it
 //               (io::training_state_path): optimizer slots and step counters, the number of epochs
 //               completed, and the mixed-precision loss scale.
+#include <cmath>
 #include <cstdlib>
 #include <map>
 #include <sstream>
@@ -23,7 +24,9 @@ void Sequential::save_weights(const std::string& path) {
   io::save_safetensors(path, named, {{"format", "tilenet.weights"}, {"model", name_}});
 }
 
-void Sequential::load_weights(const std::string& path) {
+void Sequential::load_weights(const std::string& path) { apply_weights(read_weights(path)); }
+
+std::vector<std::pair<Param*, Tensor>> Sequential::read_weights(const std::string& path) {
   ensure_layout();
   io::SafetensorsContents file = io::load_safetensors(path);
   std::map<std::string, Tensor> by_name;
@@ -48,7 +51,11 @@ void Sequential::load_weights(const std::string& path) {
   if (!by_name.empty())
     throw ValueError("load_weights: " + path + " has " + std::to_string(by_name.size()) +
                      " tensor(s) the model does not, e.g. '" + by_name.begin()->first + "'");
-  for (auto& [p, t] : plan) p->value.copy_from(t);
+  return plan;
+}
+
+void Sequential::apply_weights(const std::vector<std::pair<Param*, Tensor>>& plan) {
+  for (const auto& [p, t] : plan) p->value.copy_from(t);
   half_dirty_ = true;
 }
 
@@ -68,28 +75,35 @@ void Sequential::save_checkpoint(const std::string& path, int epochs_completed) 
 
 int Sequential::load_checkpoint(const std::string& path) {
   require_compiled("load_checkpoint");
-  load_weights(path);
-  const io::TrainingState st = io::load_training_state(io::training_state_path(path), *optimizer_);
-  auto it = st.metadata.find("loss_scale");
-  if (scaler_ && it != st.metadata.end()) {
-    const float scale = std::strtof(it->second.c_str(), nullptr);
-    TILENET_CHECK(scale > 0.0f, ValueError, "load_checkpoint: bad loss_scale '", it->second, "' in ", path);
-    // Older checkpoints have no count of clean steps: the doubling count starts over.
-    std::int64_t good = 0;
-    const auto g = st.metadata.find("loss_scale_good_steps");
-    if (g != st.metadata.end()) {
-      char* end = nullptr;
+  // Read and check everything first (weights, optimizer state, loss scale), then apply: a bad
+  // file anywhere leaves the model, the optimizer and the scaler as they were.
+  const auto weights = read_weights(path);
+  const std::string state_path = io::training_state_path(path);
+  const io::TrainingStateContents st = io::read_training_state(state_path, optimizer_->name());
+  const io::Metadata& meta = st.state.metadata;
+  const auto it = meta.find("loss_scale");
+  const bool restore_scale = scaler_ && it != meta.end();
+  float scale = 0.0f;
+  std::int64_t good = 0;  // older checkpoints have no count of clean steps: the doubling count starts over
+  if (restore_scale) {
+    char* end = nullptr;
+    scale = std::strtof(it->second.c_str(), &end);
+    TILENET_CHECK(!it->second.empty() && end && *end == '\0' && std::isfinite(scale) && scale > 0.0f, ValueError,
+                  "load_checkpoint: bad loss_scale '", it->second, "' in ", state_path,
+                  ", expected a finite number > 0");
+    const auto g = meta.find("loss_scale_good_steps");
+    if (g != meta.end()) {
+      end = nullptr;
       good = std::strtoll(g->second.c_str(), &end, 10);
-      TILENET_CHECK(end && *end == '\0' && !g->second.empty(), ValueError, "load_checkpoint: bad loss_scale_good_steps '",
-                    g->second, "' in ", path);
-    }
-    try {
-      scaler_->restore(scale, good);
-    } catch (const ValueError& e) {
-      throw ValueError(std::string("load_checkpoint: ") + path + ": " + e.what());
+      TILENET_CHECK(!g->second.empty() && end && *end == '\0' && good >= 0, ValueError,
+                    "load_checkpoint: bad loss_scale_good_steps '", g->second, "' in ", state_path,
+                    ", expected an integer >= 0");
     }
   }
-  return static_cast<int>(st.epoch);
+  optimizer_->load_state(st.entries);  // checks the entries before changing anything
+  apply_weights(weights);
+  if (restore_scale) scaler_->restore(scale, good);
+  return static_cast<int>(st.state.epoch);
 }
 
 }  // namespace tilenet::nn

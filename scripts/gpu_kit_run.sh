@@ -138,7 +138,7 @@ if [[ ",$only," == *",sanitize,"* ]] && ! command -v compute-sanitizer >/dev/nul
 elif [[ ",$only," == *",sanitize,"* ]]; then
   say "== compute-sanitizer (TILENET_TEST_SMALL=1)"
   for tool in ${tools//,/ }; do
-    for exe in "$kit"/bin/test_*_gpu; do
+    for exe in "$kit"/bin/test_*_gpu*; do
       name=$(basename "$exe")
       time_left "$tool $name" || continue
       log="$work/logs/san-$tool-$name.log"

@@ -134,10 +134,6 @@ TEST(NnGpu, ShortFitLearnsAndIsDeterministic) {
   }
 }
 
-// fit() with each full batch replayed as a captured CUDA graph gives the eager fit's results. Every
-// kernel of the step reduces in a fixed order (the conv bias gradients too: a column sum over
-// N*P*Q >= 1024 rows, split over blocks through the arena workspace, no atomics), so graph and eager
-// must agree to rounding.
 // Sets clipnorm when epoch `at` begins: a captured step must not keep replaying the old setting.
 class ClipAtEpoch : public Callback {
  public:
@@ -190,6 +186,10 @@ TEST(NnGpu, TargetsOnTheWrongDeviceAreRefused) {
   EXPECT_NO_THROW(m.compute_gradients(x, y_cpu.cuda()));  // and the model is still usable
 }
 
+// fit() with each full batch replayed as a captured CUDA graph gives the eager fit's results. Every
+// kernel of the step reduces in a fixed order (the conv bias gradients too: a column sum over
+// N*P*Q >= 1024 rows, split over blocks through the arena workspace, no atomics), so graph and eager
+// must agree to rounding.
 TEST(NnGpu, CudaGraphFitMatchesEagerFit) {
   TILENET_REQUIRE_GPU();
   const auto data = test_data::blobs(1000, {12, 12, 3}, 10, 21, 1.0f);

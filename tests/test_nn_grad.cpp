@@ -363,6 +363,44 @@ TEST(NnGrad, LossScaleMultipliesEveryLossGradient) {
   }
 }
 
+// The kernels behind compute_loss and accumulate_metrics trust their buffers' sizes: every entry
+// point checks them first, on every loss path, with a message naming what it got.
+TEST(NnGrad, LossAndMetricOperandsAreChecked) {
+  const Tensor logits = Tensor::from_vector(rnd(20, -2, 2, kSeed), {4, 5});
+  const Tensor labels = Tensor::from_ints({0, 3, 4, 1}, {4}), dense = probabilities(4, 5, kSeed + 5);
+  Tensor l = Tensor::empty({4}), d = Tensor::empty({4, 5}), none;
+  for (bool from_logits : {true, false}) {
+    SCOPED_TRACE(from_logits);
+    EXPECT_TRUE(test::throws_with<ShapeError>(
+        [&] { compute_loss(losses::MeanSquaredError(), logits, false, dense.slice(0, 3), l, d, 1.0f); },
+        {"loss", "targets", "(3, 5)"}));
+    EXPECT_TRUE(test::throws_with<ShapeError>(
+        [&] {
+          compute_loss(losses::SparseCategoricalCrossentropy(from_logits), logits, from_logits,
+                       labels.slice(0, 3), l, d, 1.0f);
+        },
+        {"loss", "labels", "expected i32 (4,)"}));
+    Tensor small = Tensor::empty({3});
+    EXPECT_TRUE(test::throws_with<ShapeError>(
+        [&] { compute_loss(losses::CategoricalCrossentropy(from_logits), logits, from_logits, dense, small, d, 1.0f); },
+        {"loss", "losses", "at least 4"}));
+    Tensor d16 = Tensor::empty({4, 5}, DType::f16);
+    EXPECT_TRUE(test::throws_with<ShapeError>(
+        [&] { compute_loss(losses::CategoricalCrossentropy(from_logits), logits, from_logits, dense, l, d16, 1.0f); },
+        {"loss", "gradient", "f16"}));
+  }
+  const MetricPlan plan = plan_metrics({Metric("accuracy")}, losses::SparseCategoricalCrossentropy(true), labels,
+                                       Shape({5}));
+  compute_loss(losses::SparseCategoricalCrossentropy(true), logits, true, labels, l, none, 1.0f);
+  Tensor acc_small = Tensor::zeros({5});  // 20 bytes: not even the loss sum and count
+  EXPECT_TRUE(test::throws_with<ShapeError>([&] { accumulate_metrics(plan, logits, true, labels, l, acc_small); },
+                                            {"metrics", "accumulator", "3 doubles"}));
+  EXPECT_TRUE(test::throws_with<ShapeError>(
+      [&] { accumulate_metrics(plan, logits, true, labels.slice(0, 2), l, acc_small); }, {"metrics", "labels"}));
+  Tensor acc = Tensor::zeros({6});
+  accumulate_metrics(plan, logits, true, labels, l, acc);  // the right sizes still work
+}
+
 // The whole model: gradients of the mean loss (fused softmax head) with respect to every parameter.
 TEST(NnGrad, ModelFusedSoftmaxHeadGrad) {
   Sequential m("mlp", 3);

@@ -212,6 +212,16 @@ TEST(NnModel, FitEvaluatePredictDropCachedInputs) {
   m.layer(0).forward(data.x.slice(0, 4), true);
   m.predict(data.x, 16);
   EXPECT_TRUE(backward_refused());
+  // Also when the run ends by an exception (a callback throwing mid-epoch).
+  struct Thrower : Callback {
+    void on_train_batch_end(std::int64_t b) override {
+      if (b == 1) throw std::runtime_error("stop here");
+    }
+  };
+  EXPECT_THROW(m.fit(data.x, data.y, {.batch_size = 16, .epochs = 1, .verbose = 0,
+                                      .callbacks = {std::make_shared<Thrower>()}}),
+               std::runtime_error);
+  EXPECT_TRUE(backward_refused());
 }
 
 TEST(NnModel, CallbacksRunInKerasOrder) {
@@ -438,6 +448,22 @@ TEST(NnModel, MixedPrecisionOnCpuTrainsAndCountsSkippedSteps) {
   EXPECT_FLOAT_EQ(r.loss_scaler()->current_scale(), m.loss_scaler()->current_scale());
   EXPECT_EQ(r.loss_scaler()->good_steps(), m.loss_scaler()->good_steps());
   EXPECT_GT(m.loss_scaler()->good_steps(), 0);
+  // A training state with a bad loss-scale entry is refused before anything changes: the fresh
+  // model keeps its weights, optimizer step count and loss scale.
+  for (const char* bad : {"abc", "-3", "7x"}) {
+    SCOPED_TRACE(bad);
+    io::save_training_state(io::training_state_path(path), m.optimizer(), 4,
+                            {{"loss_scale", "8"}, {"loss_scale_good_steps", bad}});
+    Sequential f;
+    mlp(f, 6, 3);
+    f.compile(optim::Adam(2e-2f), "sparse_categorical_crossentropy", {"accuracy"}, mp);
+    f.predict(data.x.slice(0, 2));  // builds it
+    const std::vector<float> before = host(f.parameters());
+    EXPECT_TRUE(test::throws_with<ValueError>([&] { f.load_checkpoint(path); }, {"loss_scale_good_steps", bad}));
+    EXPECT_TRUE(test::all_equal(host(f.parameters()), before));
+    EXPECT_EQ(f.optimizer().iterations(), 0);
+    EXPECT_EQ(f.loss_scaler()->current_scale(), 16777216.0f);
+  }
   std::remove(path.c_str());
   std::remove(io::training_state_path(path).c_str());
 }

@@ -32,6 +32,12 @@ void save_training_state(const std::string& path, const optim::Optimizer& optimi
 }
 
 TrainingState load_training_state(const std::string& path, optim::Optimizer& optimizer) {
+  TrainingStateContents c = read_training_state(path, optimizer.name());
+  optimizer.load_state(c.entries);
+  return std::move(c.state);
+}
+
+TrainingStateContents read_training_state(const std::string& path, const std::string& optimizer_name) {
   SafetensorsContents c = load_safetensors(path);
   auto get = [&](const char* key) -> const std::string& {
     auto it = c.metadata.find(key);
@@ -49,17 +55,16 @@ TrainingState load_training_state(const std::string& path, optim::Optimizer& opt
   for (char ch : e) ok = ok && ch >= '0' && ch <= '9';
   if (!ok) throw IoError(path + ": epoch " + quote_for_message(e) + " is not a non-negative integer");
   for (char ch : e) epoch = epoch * 10 + (ch - '0');
-  if (get("optimizer") != optimizer.name())
+  if (get("optimizer") != optimizer_name)
     throw ValueError(path + ": the training state was written by " + quote_for_message(get("optimizer")) +
-                     " but the optimizer is " + optimizer.name());
+                     " but the optimizer is " + optimizer_name);
   std::vector<std::pair<std::string, Tensor>> state;
   for (auto& [k, t] : c.tensors) {
     if (k.rfind(kPrefix, 0) != 0)
       throw IoError(path + ": unexpected tensor " + quote_for_message(k) + " (entries start with \"optimizer/\")");
     state.emplace_back(k.substr(std::char_traits<char>::length(kPrefix)), std::move(t));
   }
-  optimizer.load_state(state);
-  return {epoch, std::move(c.metadata)};
+  return {{epoch, std::move(c.metadata)}, std::move(state)};
 }
 
 }  // namespace tilenet::nn::io

@@ -11,6 +11,8 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "nn/io/safetensors.h"
 #include "optim/optimizer.h"
@@ -31,5 +33,14 @@ void save_training_state(const std::string& path, const optim::Optimizer& optimi
 // ValueError when it was written by another kind of optimizer, ValueError/ShapeError from
 // Optimizer::load_state when the entries do not fit this optimizer.
 TrainingState load_training_state(const std::string& path, optim::Optimizer& optimizer);
+
+// The file's contents, read and checked (format, version, epoch, optimizer name) without touching
+// an optimizer: for callers that validate more before changing anything (Sequential::load_checkpoint).
+// load_training_state is this plus optimizer.load_state(entries).
+struct TrainingStateContents {
+  TrainingState state;
+  std::vector<std::pair<std::string, Tensor>> entries;  // Optimizer::state() names, "optimizer/" removed
+};
+TrainingStateContents read_training_state(const std::string& path, const std::string& optimizer_name);
 
 }  // namespace tilenet::nn::io

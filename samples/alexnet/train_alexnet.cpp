@@ -50,21 +50,28 @@ class TimingEvents {
  public:
   explicit TimingEvents(std::size_t n) {
     ev_.reserve(n);
-    for (std::size_t i = 0; i < n; ++i) {
-      cudaEvent_t e = nullptr;
-      TILENET_CUDA_CHECK(cudaEventCreate(&e));
-      ev_.push_back(e);
+    try {
+      for (std::size_t i = 0; i < n; ++i) {
+        cudaEvent_t e = nullptr;
+        TILENET_CUDA_CHECK(cudaEventCreate(&e));
+        ev_.push_back(e);
+      }
+    } catch (...) {  // the destructor does not run for a constructor that throws
+      destroy();
+      throw;
     }
   }
-  ~TimingEvents() {
-    for (cudaEvent_t e : ev_)
-      if (cudaEventDestroy(e) != cudaSuccess) (void)cudaGetLastError();
-  }
+  ~TimingEvents() { destroy(); }
   TimingEvents(const TimingEvents&) = delete;
   TimingEvents& operator=(const TimingEvents&) = delete;
   cudaEvent_t operator[](std::size_t i) const { return ev_[i]; }
 
  private:
+  void destroy() {
+    for (cudaEvent_t e : ev_)
+      if (cudaEventDestroy(e) != cudaSuccess) (void)cudaGetLastError();
+    ev_.clear();
+  }
   std::vector<cudaEvent_t> ev_;
 };
 
