@@ -129,6 +129,13 @@ void run(const GemmParams& p, GemmArgs g, bool half_in, cudaStream_t stream, Gem
   if (algo == GemmAlgo::MmaSync)
     TILENET_CHECK(device_cc() >= 80, DeviceError, op, ": mma_sync needs compute capability 8.0 or newer; this device is ",
                   device_cc() / 10, ".", device_cc() % 10);
+  // A configuration index belongs to the algorithm asked for; Auto's to the one it resolves to.
+  const GemmAlgo asked = algo;
+  const auto check_cfg = [&](GemmAlgo a) {
+    TILENET_CHECK(cfg >= -1 && cfg < config_count(a), ValueError, op, ": algorithm ", gemm_algo_name(asked),
+                  " has no configuration ", cfg);
+  };
+  if (algo != GemmAlgo::Auto) check_cfg(algo);
   if (algo == GemmAlgo::Wgmma) {
     TILENET_CHECK(sm90a_kernels_available() && device_cc() == 90, DeviceError, op,
                   ": wgmma needs a compute capability 9.0 device and a build with sm_90a (CUDA architectures "
@@ -139,10 +146,10 @@ void run(const GemmParams& p, GemmArgs g, bool half_in, cudaStream_t stream, Gem
     }
   }
   // Auto is resolved once (it may run the wgmma self-check); k == 0 never needs it.
-  const GemmAlgo asked = algo;
-  if (algo == GemmAlgo::Auto && g.k > 0) algo = resolve_auto(g, p.batch, half_in, stream);
-  TILENET_CHECK(cfg >= -1 && cfg < config_count(algo), ValueError, op, ": algorithm ", gemm_algo_name(asked),
-                " has no configuration ", cfg);
+  if (algo == GemmAlgo::Auto && g.k > 0) {
+    algo = resolve_auto(g, p.batch, half_in, stream);
+    check_cfg(algo);
+  }
   if (g.k == 0) {  // epilogue only: C = beta * C + bias, any width
     algo = GemmAlgo::Naive;
     cfg = -1;

@@ -21,11 +21,17 @@ bool WgmmaAutoGate::allowed(int device, const Check& check, std::ostream& warn) 
   std::lock_guard<std::mutex> lock(mu_);
   const auto it = verdicts_.find(device);
   if (it != verdicts_.end()) return it->second;
+  int& wait = calls_until_retry_[device];
+  if (wait > 0) {
+    --wait;
+    return false;
+  }
   std::string failure;
   try {
     failure = check();
   } catch (const OutOfMemoryError&) {
-    return false;  // the check could not run: no verdict yet, the portable path this time
+    wait = kOutOfMemoryBackoff;  // the check could not run: no verdict yet, the portable path meanwhile
+    return false;
   } catch (const std::exception& e) {
     failure = std::string("the check threw: ") + e.what();
   } catch (...) {

@@ -18,7 +18,8 @@ class WgmmaAutoGate {
  public:
   // Returns "" when the wgmma kernels match the reference, else a description of the failing
   // case(s), first one first. May throw: OutOfMemoryError means the check could not run (no
-  // verdict is kept, the next call tries again); any other throw counts as a failure.
+  // verdict is kept; the check is tried again after kOutOfMemoryBackoff more calls, so a full
+  // device does not pay for a failing check at every GEMM); any other throw counts as a failure.
   using Check = std::function<std::string()>;
 
   // The verdict already reached for `device`, if any.
@@ -29,9 +30,12 @@ class WgmmaAutoGate {
   // `warn` naming the device and the first failing case.
   bool allowed(int device, const Check& check, std::ostream& warn);
 
+  static constexpr int kOutOfMemoryBackoff = 256;
+
  private:
   mutable std::mutex mu_;
   std::map<int, bool> verdicts_;
+  std::map<int, int> calls_until_retry_;  // after an out-of-memory check: calls left before the next try
 };
 
 // The process-wide gate the CUDA dispatcher (kernels/gemm.cu) consults.

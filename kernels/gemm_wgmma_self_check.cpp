@@ -20,11 +20,14 @@
 namespace tilenet::kernels {
 namespace {
 
-// A device allocation freed on every path: the check may throw half way through.
+// A device allocation freed on every path: the check may throw half way through. A failure while
+// freeing is dropped from the last-error slot, where it would surface in the caller's next launch.
 struct DeviceBuffer {
   void* p = nullptr;
   explicit DeviceBuffer(std::size_t bytes) { TILENET_CUDA_CHECK(cudaMalloc(&p, bytes)); }
-  ~DeviceBuffer() { cudaFree(p); }
+  ~DeviceBuffer() {
+    if (cudaFree(p) != cudaSuccess) (void)cudaGetLastError();
+  }
   DeviceBuffer(const DeviceBuffer&) = delete;
   DeviceBuffer& operator=(const DeviceBuffer&) = delete;
 };
@@ -47,16 +50,23 @@ void compare(const std::vector<float>& got, const std::vector<float>& want, int 
 struct RelaxedCaptureMode {
   cudaStreamCaptureMode mode = cudaStreamCaptureModeRelaxed;
   RelaxedCaptureMode() { TILENET_CUDA_CHECK(cudaThreadExchangeStreamCaptureMode(&mode)); }
-  ~RelaxedCaptureMode() { cudaThreadExchangeStreamCaptureMode(&mode); }
+  ~RelaxedCaptureMode() {
+    if (cudaThreadExchangeStreamCaptureMode(&mode) != cudaSuccess) (void)cudaGetLastError();
+  }
   RelaxedCaptureMode(const RelaxedCaptureMode&) = delete;
   RelaxedCaptureMode& operator=(const RelaxedCaptureMode&) = delete;
 };
 
-// The check's own non-blocking stream: no implicit ordering with the legacy default stream.
+// The check's own non-blocking stream: no implicit ordering with the legacy default stream. Its
+// queued work is finished before it goes (and before the buffers declared ahead of it are freed),
+// also when the check throws half way.
 struct OwnStream {
   cudaStream_t s = nullptr;
   OwnStream() { TILENET_CUDA_CHECK(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking)); }
-  ~OwnStream() { cudaStreamDestroy(s); }
+  ~OwnStream() {
+    if (cudaStreamSynchronize(s) != cudaSuccess) (void)cudaGetLastError();
+    if (cudaStreamDestroy(s) != cudaSuccess) (void)cudaGetLastError();
+  }
   OwnStream(const OwnStream&) = delete;
   OwnStream& operator=(const OwnStream&) = delete;
 };
@@ -75,6 +85,11 @@ std::string wgmma_self_check(int m, int n, int k, int batch) {
   constexpr int kSign[2] = {1, -1}, kScale[2] = {1, 2};
   constexpr std::size_t kGap = 8;
   const std::size_t sa = mk + kGap, sb = kn + kGap, sc = mn + kGap;
+  // Device memory first: when it cannot be had (OutOfMemoryError) the CPU work below is not wasted.
+  const RelaxedCaptureMode relaxed;
+  DeviceBuffer da(sa * batch * 2), db(sb * batch * 2), dc(sc * batch * 4), dc16(sc * batch * 2);
+  const OwnStream stream;  // declared after the buffers: synchronised before they are freed
+  const cudaStream_t st = stream.s;
   std::mt19937 gen(1234);
   std::uniform_int_distribution<int> dist(-3, 3);
   std::vector<float> af(mk), bf(kn), ref(mn, 0.0f);
@@ -88,10 +103,6 @@ std::string wgmma_self_check(int m, int n, int k, int batch) {
       for (int j = 0; j < n; ++j) crow[j] += a * brow[j];
     }
 
-  const RelaxedCaptureMode relaxed;
-  const OwnStream stream;
-  const cudaStream_t st = stream.s;
-  DeviceBuffer da(sa * batch * 2), db(sb * batch * 2), dc(sc * batch * 4), dc16(sc * batch * 2);
   std::vector<half> ha(sa * batch), hb(sb * batch), got16(mn);
   std::vector<float> got(mn), want(mn);
   std::ostringstream report;

@@ -369,6 +369,36 @@ TEST(GemmGpu, EpilogueOnlyOnAVeryWideRow) {
   }
 }
 
+// More rows than grid.y can hold (65535 blocks of 16): the naive kernel strides its rows over
+// grid.y, for the epilogue-only product (k == 0) and for k > 0. Three columns: odd, so scalar
+// stores. An unwritten row would keep its random C.
+TEST(GemmGpu, NaiveStridesRowsOfAVeryTallMatrix) {
+  TILENET_REQUIRE_GPU();
+  const std::int64_t m = 1'100'003, n = 3;
+  const auto a = test::random_uniform(m, -1, 1, 43), c0 = test::random_uniform(m * n, -2, 2, 44);
+  const std::vector<float> b = {0.5f, -1.25f, 2.0f}, bias = {0.25f, -0.5f, 0.125f};
+  DevBuf<float> da(m), db(n), dc(m * n), dbias(n);
+  TILENET_CUDA_CHECK(cudaMemcpy(da.p, a.data(), m * 4, cudaMemcpyHostToDevice));
+  TILENET_CUDA_CHECK(cudaMemcpy(db.p, b.data(), n * 4, cudaMemcpyHostToDevice));
+  TILENET_CUDA_CHECK(cudaMemcpy(dbias.p, bias.data(), n * 4, cudaMemcpyHostToDevice));
+  std::vector<float> got(m * n), want(m * n);
+  for (const int k : {0, 1}) {
+    SCOPED_TRACE(k);
+    for (std::int64_t i = 0; i < m; ++i)
+      for (std::int64_t j = 0; j < n; ++j) {
+        const float v = (k ? a[i] * b[j] : 0.0f) + 0.5f * c0[i * n + j] + bias[j];
+        want[i * n + j] = v < 0.0f ? 0.0f : v;
+      }
+    GemmParams gp;
+    gp.m = m, gp.n = n, gp.k = k, gp.beta = 0.5f, gp.bias = dbias.p, gp.act = Activation::relu;
+    TILENET_CUDA_CHECK(cudaMemcpy(dc.p, c0.data(), m * n * 4, cudaMemcpyHostToDevice));
+    kernels::gemm(gp, static_cast<const float*>(da.p), static_cast<const float*>(db.p), dc.p, nullptr,
+                  GemmAlgo::Naive);
+    TILENET_CUDA_CHECK(cudaMemcpy(got.data(), dc.p, m * n * 4, cudaMemcpyDeviceToHost));
+    EXPECT_TRUE(test::all_close(got, want, 1e-6, 1e-6));
+  }
+}
+
 TEST(GemmGpu, ArgumentErrors) {
   TILENET_REQUIRE_GPU();
   DevBuf<float> a(64), b(64), c(64);

@@ -114,7 +114,11 @@ TEST(GemmWgmmaGate, OutOfMemoryDuringTheCheckDecidesNothing) {
   EXPECT_FALSE(gate.allowed(0, check, warn));  // the portable path this time
   EXPECT_FALSE(gate.verdict(0).has_value());
   EXPECT_EQ(warn.str(), "");
-  EXPECT_TRUE(gate.allowed(0, check, warn));  // tried again, and decided
+  // The next calls take the portable path without running the check again...
+  for (int i = 0; i < WgmmaAutoGate::kOutOfMemoryBackoff; ++i) EXPECT_FALSE(gate.allowed(0, check, warn));
+  EXPECT_EQ(runs, 1);
+  EXPECT_FALSE(gate.verdict(0).has_value());
+  EXPECT_TRUE(gate.allowed(0, check, warn));  // ...then it is tried again, and decided
   EXPECT_EQ(runs, 2);
   EXPECT_EQ(gate.verdict(0), std::optional<bool>(true));
 }
