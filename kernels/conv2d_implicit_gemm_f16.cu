@@ -280,8 +280,8 @@ __global__ void __launch_bounds__(Cfg::kThreads, Cfg::kMinBlocks) igemm_tc_kerne
               if (two) v1 += p.bias[n + 1];
             }
             if (p.relu) {
-              v0 = v0 < 0.0f ? 0.0f : v0;  // NaN stays NaN, as in the reference
-              v1 = v1 < 0.0f ? 0.0f : v1;
+              v0 = relu_keep_nan(v0);
+              v1 = relu_keep_nan(v1);
             }
           }
           __half* o = reinterpret_cast<__half*>(static_cast<half*>(p.out) + off + n);

@@ -175,7 +175,7 @@ __global__ void __launch_bounds__(Cfg::kThreads, Cfg::kMinBlocks) igemm_simt_ker
           v[j] = acc[qm * 4 + i][qn * 4 + j];
           if (kPass == Pass::fwd && n + j < p.gemm_n) {
             if (p.bias) v[j] += p.bias[n + j];
-            if (p.relu && v[j] < 0.0f) v[j] = 0.0f;  // NaN stays NaN, as in the reference
+            if (p.relu) v[j] = relu_keep_nan(v[j]);
           }
         }
         if (n + 3 < p.gemm_n && p.pair_store) {

@@ -59,8 +59,6 @@ int wgrad_splits(long long tiles, long long slots, long long kt, double* eff) {
 
 }  // namespace
 
-
-
 Params base_params(const Conv2dShape& sh) {
   Params p{};
   p.n = sh.n;
@@ -171,7 +169,6 @@ static std::size_t tiny_c_dgrad_workspace(const Conv2dShape& sh, std::size_t ele
          align256(static_cast<std::size_t>(dcol_images(sh, elem)) * sh.p() * sh.q() * dcol_ld(sh) * elem);
 }
 
-
 // Tile by estimated efficiency: the fraction of the launched tiles' work that is useful (padding
 // and the last wave's idle slots both waste), times how fast each tile runs per useful flop
 // (measured on an H100: the large tile is the fastest per flop when it fills the device).
@@ -219,7 +216,6 @@ Choice choose(const Conv2dShape& sh, Pass pass, bool hp, const Modes& md, Conv2d
   if (pass == Pass::wgrad) evaluate(ch.tile, &ch.splits);
   return ch;
 }
-
 
 // Workspace of the implicit GEMM for loader modes md.
 std::size_t igemm_workspace(const Conv2dShape& sh, Pass pass, bool hp, const Modes& md, Conv2dAlgo algo) {

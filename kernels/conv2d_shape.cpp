@@ -1,4 +1,5 @@
 // Host-side helpers of kernels/conv2d.h: shape printing and validation, enum names.
+#include <algorithm>
 #include <climits>
 #include <cstdint>
 #include <sstream>
@@ -46,7 +47,12 @@ void check_conv2d_shape(const Conv2dShape& sh, const char* op) {
   const std::int64_t lim = std::int64_t{1} << 31;
   const std::int64_t x_img = static_cast<std::int64_t>(sh.h) * sh.w * sh.c;
   const std::int64_t y_img = static_cast<std::int64_t>(sh.p()) * sh.q() * sh.k;
-  TILENET_CHECK(x_img < lim && y_img < lim && sh.w_elems() < lim && sh.gemm_m() < lim &&
+  // The filter as the small-c forward pads it (rows of s*c rounded up to 8) and as backward-data
+  // pads it (k rounded up to 8).
+  const std::int64_t rsc = static_cast<std::int64_t>(sh.r) * sh.s * sh.c;
+  const std::int64_t span_padded = static_cast<std::int64_t>(sh.k) * sh.r * (static_cast<std::int64_t>(sh.s) * sh.c + 7);
+  const std::int64_t w_padded = std::max(span_padded, rsc * (static_cast<std::int64_t>(sh.k) + 7));
+  TILENET_CHECK(x_img < lim && y_img < lim && sh.w_elems() < lim && w_padded < lim && sh.gemm_m() < lim &&
                     static_cast<std::int64_t>(sh.n) * sh.h * sh.w < lim,
                 ShapeError, op, ": tensors too large for 32-bit per-image indexing: ", sh.str());
 }

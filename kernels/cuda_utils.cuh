@@ -5,6 +5,7 @@
 
 #include <cstdint>
 
+#include "kernels/relu_device.cuh"
 #include "tensor/half.h"
 
 namespace tilenet::kernels {

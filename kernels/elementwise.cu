@@ -110,7 +110,7 @@ struct ScaleOp {
   __device__ float operator()(float x) const { return alpha * x; }
 };
 struct ReluOp {
-  __device__ float operator()(float x) const { return x < 0.0f ? 0.0f : x; }  // NaN stays NaN
+  __device__ float operator()(float x) const { return relu_keep_nan(x); }
 };
 struct AxpyOp {  // out = a + alpha * b, with a = y, b = x
   float alpha;

@@ -2,6 +2,7 @@
 // parallel (each image's outputs are written by one thread, so results do not depend on the
 // thread count). Backward passes scatter into a double buffer per image.
 #include <algorithm>
+#include <climits>
 #include <cmath>
 #include <vector>
 
@@ -24,9 +25,13 @@ void check_pool2d_shape(const Pool2dShape& sh, const char* op) {
   TILENET_CHECK(sh.pad_top < sh.r && sh.pad_bottom < sh.r && sh.pad_left < sh.s && sh.pad_right < sh.s, ValueError,
                 op, ": padding must be smaller than the window (", sh.r, "x", sh.s, "), got top/left/bottom/right ",
                 sh.pad_top, "/", sh.pad_left, "/", sh.pad_bottom, "/", sh.pad_right);
-  TILENET_CHECK(sh.h + sh.pad_top + sh.pad_bottom >= sh.r && sh.w + sh.pad_left + sh.pad_right >= sh.s, ShapeError,
-                op, ": a ", sh.r, "x", sh.s, " window does not fit the padded input ", sh.h + sh.pad_top + sh.pad_bottom,
-                "x", sh.w + sh.pad_left + sh.pad_right);
+  // 64-bit: p() and q() use int arithmetic, so the padded extents must fit well inside int.
+  const std::int64_t hp = static_cast<std::int64_t>(sh.h) + sh.pad_top + sh.pad_bottom;
+  const std::int64_t wp = static_cast<std::int64_t>(sh.w) + sh.pad_left + sh.pad_right;
+  TILENET_CHECK(hp < INT_MAX / 2 && wp < INT_MAX / 2, ShapeError, op, ": padded input ", hp, "x", wp,
+                " too large for 32-bit extents");
+  TILENET_CHECK(hp >= sh.r && wp >= sh.s, ShapeError, op, ": a ", sh.r, "x", sh.s,
+                " window does not fit the padded input ", hp, "x", wp);
 }
 
 namespace {

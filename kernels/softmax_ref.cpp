@@ -77,12 +77,13 @@ void cross_entropy(const T* logits, L* losses, T* dlogits, std::int64_t rows, st
         if (t != 0.0) loss -= t * (ld(xr[c]) - m - log_s);
       }
       losses[r] = static_cast<L>(loss);
-      // With no net target mass the loss does not depend on the logits: gradient -t * scale, also
-      // when they are all -inf or NaN (softmax * 0 would be NaN).
+      // With no net target mass the loss does not depend on the logits: gradient -t * scale, as
+      // exp(x - inf) * 0, so finite and -inf logits give exactly that (an all -inf masked row is
+      // not NaN) and a NaN or +inf logit still shows; the kernels do the same.
+      const double shift = tsum == 0.0 ? HUGE_VAL : m + log_s;
       if (dlogits)
         for (std::int64_t c = 0; c < cols; ++c)
-          dlogits[r * cols + c] =
-              st<T>(((tsum == 0.0 ? 0.0 : std::exp(ld(xr[c]) - m - log_s) * tsum) - target(r, c)) * grad_scale);
+          dlogits[r * cols + c] = st<T>((std::exp(ld(xr[c]) - shift) * tsum - target(r, c)) * grad_scale);
     }
   });
 }

@@ -168,6 +168,15 @@ __device__ __forceinline__ RowConsts row_consts(const Stat& st, const RowArgs<T>
     // step is skipped and an fp32 one fails loudly instead of training on a wrong gradient.
     if (c.label < 0 || c.label >= p.cols) c.scale = NAN;
   }
+  if constexpr (M == Mode::ce_soft) {
+    // No net target mass: the loss does not depend on the logits, the gradient is -t * scale.
+    // exp(x - inf) * 0 is 0 for finite and -inf logits (a masked row of -inf would otherwise give
+    // NaN from -inf - -inf); a NaN or +inf logit still shows as NaN. The reference does the same.
+    if (c.tsum == 0.0f) {
+      c.m = INFINITY;
+      c.inv_s = 0.0f;
+    }
+  }
   return c;
 }
 
@@ -195,12 +204,8 @@ __device__ __forceinline__ void emit(const RowConsts& c, const float (&a)[V], co
   } else {
     float t[V];
     load_floats<float, V>(p.targets + row * p.cols + col, t);
-    // A row with no net target mass has gradient -t * scale (0 for a masked row), even when its
-    // logits are all -inf or NaN (softmax * 0 would be NaN): its loss does not depend on them.
-    const bool massless = c.tsum == 0.0f;
 #pragma unroll
-    for (int k = 0; k < V; ++k)
-      o[k] = ((massless ? 0.0f : exp_fast(a[k] - c.m) * c.inv_s * c.tsum) - t[k]) * c.scale;
+    for (int k = 0; k < V; ++k) o[k] = (exp_fast(a[k] - c.m) * c.inv_s * c.tsum - t[k]) * c.scale;
   }
   store_floats<T, V>(p.out + row * p.cols + col, o);
 }
