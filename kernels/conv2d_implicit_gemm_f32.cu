@@ -13,8 +13,8 @@
 // TFLOP/s on conv2-5 (cuDNN with TF32 off: 20-36); summed over the five layers and three passes
 // 0.92-0.94x cuDNN's time with the best tile per case.
 // Resources (-Xptxas -v, sm_90, CUDA 13.0): the 128x128 tile is capped at 128 registers for two
-// blocks per SM, at the price of a 48-byte spill in its forward instance and 8 bytes in
-// backward-data (the figures above include it); the other tiles use 95-167 registers, no spills.
+// blocks per SM, at the price of an 8-byte spill in its forward and backward-data instances (as
+// when the figures above were measured); the other tiles use 96-167 registers, no spills.
 #include <type_traits>
 
 #include "kernels/conv2d_igemm_loaders.cuh"
