@@ -8,6 +8,7 @@
 #include <cuda_runtime_api.h>
 
 #include <cmath>
+#include <limits>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -211,6 +212,52 @@ TEST_P(Conv2dGpu, F16AllAlgorithmsMatchReference) { run_all<half>(); }
 
 INSTANTIATE_TEST_SUITE_P(Shapes, Conv2dGpu, ::testing::ValuesIn(cases()),
                          [](const ::testing::TestParamInfo<Case>& i) { return i.param.name; });
+
+// ReLU lets NaN through in every algorithm's forward epilogue, as the reference does: a NaN bias
+// channel comes out all NaN. The output is poisoned with a finite value, so only NaNs the
+// kernel wrote count.
+template <typename T>
+void check_relu_keeps_nan_bias() {
+  const Conv2dShape sh = conv_shape(2, 13, 13, 16, 24, 3, 3, 1, 1);
+  constexpr bool hp = std::is_same_v<T, half>;
+  constexpr int kNanChannel = 5;
+  const auto x = convert<T>(test::random_uniform(sh.x_elems(), -1, 1, test::kSeed));
+  const auto w = convert<T>(test::random_uniform(sh.w_elems(), -1, 1, test::kSeed + 1));
+  auto bias = test::random_uniform(sh.k, -0.5f, 0.5f, test::kSeed + 3);
+  bias[kNanChannel] = std::numeric_limits<float>::quiet_NaN();
+  std::vector<T> y_ref(sh.y_elems());
+  kernels::conv2d_forward_ref(sh, x.data(), w.data(), bias.data(), y_ref.data(), Activation::relu);
+  Dev<T> dx(x, 0), dw(w, 0), y(sh.y_elems(), 0);
+  Dev<float> db(bias, 0);
+  const std::vector<T> seven = convert<T>(std::vector<float>(sh.y_elems(), 7.0f));
+  cudaStream_t st = cuda::current_stream();
+  for (Conv2dAlgo algo : kernels::conv2d_algos()) {
+    SCOPED_TRACE(kernels::conv2d_algo_name(algo));
+    const std::size_t bytes = kernels::conv2d_workspace_bytes(sh, Conv2dPass::forward, hp, algo);
+    DeviceBuffer ws(bytes, 0, st);
+    y.put(seven);
+    kernels::conv2d_forward(sh, dx.ptr, dw.ptr, db.ptr, y.ptr, Activation::relu, ws.data(), bytes, st, algo);
+    const std::vector<float> got = y.get();
+    std::int64_t nans = 0;
+    for (std::size_t i = 0; i < got.size(); ++i) {
+      const bool in_nan_channel = static_cast<int>(i % sh.k) == kNanChannel;
+      nans += std::isnan(got[i]);
+      if (in_nan_channel) ASSERT_TRUE(std::isnan(got[i])) << "element " << i;
+    }
+    EXPECT_EQ(nans, static_cast<std::int64_t>(sh.y_elems() / sh.k));
+    const Tol t = tol_for(hp, static_cast<double>(sh.gemm_k()));
+    EXPECT_TRUE(test::all_close(got, floats(y_ref), t.atol, t.rtol));
+  }
+}
+
+TEST(Conv2dGpuRelu, NaNBiasPassesF32) {
+  TILENET_REQUIRE_GPU();
+  check_relu_keeps_nan_bias<float>();
+}
+TEST(Conv2dGpuRelu, NaNBiasPassesF16) {
+  TILENET_REQUIRE_GPU();
+  check_relu_keeps_nan_bias<half>();
+}
 
 TEST(Conv2dGpuTensor, MatchesCpuPathAndChecksWorkspace) {
   TILENET_REQUIRE_GPU();
