@@ -107,6 +107,22 @@ __device__ __forceinline__ half ldg_scalar(const half* p) {
   h.bits = __ldg(reinterpret_cast<const unsigned short*>(p));
   return h;
 }
+// One 16-byte chunk at ptr, zero when !ok. Vector loaders read it at once; the others element by
+// element, those at first + e >= lim (past the end of a row) reading as zero.
+template <bool kVector, typename T>
+__device__ __forceinline__ Vec<T> load_chunk(bool ok, const T* ptr, int first, int lim) {
+  Vec<T> out = zero_vec<T>();
+  if (!ok) return out;
+  if constexpr (kVector) {
+    return ldg_vec(ptr);
+  } else {
+#pragma unroll
+    for (int e = 0; e < Vec<T>::kN; ++e)
+      if (first + e < lim) out.v[e] = ldg_scalar(ptr + e);
+    return out;
+  }
+}
+
 template <typename T>
 __device__ __forceinline__ T zero_scalar() {
   return T{};

@@ -1,13 +1,15 @@
 // Host-side dispatch shared by the fp32 (SIMT) and fp16 (Tensor Core) implicit-GEMM kernels:
 // from a runtime (tile, pass, loader modes) to the one kernel instance compiled for it. Included by
 // those two .cu files after their kernels; what differs between them (element type, tile configs,
-// which loader modes each tile is compiled for, how a kernel is launched) comes in as a Family:
+// which loader modes each tile is compiled for, the kernel template and its shared memory) comes in
+// as a Family:
 //
 //   struct Family {
 //     using Elem = float or half;
 //     template <class Cfg> struct Loaders;  // AllLoaders or a narrower set, per tile
-//     template <class Cfg, Pass P, class A, class B> static void launch(const Params&, int splits, cudaStream_t);
-//     template <class Cfg, Pass P, class A, class B> static int blocks_per_sm();
+//     template <class Cfg, Pass P, class A, class B> static auto kernel();  // the __global__ instance
+//     template <class Cfg, Pass P> static constexpr int smem_bytes();       // its dynamic shared memory
+//     static constexpr const char* kLaunchName;                             // for check_launch
 //     template <class Fn> static auto with_tile(Tile t, Fn&& fn);  // fn((Cfg*)nullptr) for t's config
 //     static constexpr const char* kName;  // for the error message
 //   };
@@ -16,6 +18,7 @@
 #include <type_traits>
 
 #include "kernels/conv2d_igemm_loaders.cuh"
+#include "kernels/launch.h"
 #include "tensor/error.h"
 
 namespace tilenet::kernels::conv {
@@ -76,10 +79,18 @@ class IgemmDispatch {
       constexpr Pass kP = decltype(kpass)::value;
       using A = std::remove_pointer_t<decltype(a_tag)>;
       using B = std::remove_pointer_t<decltype(b_tag)>;
-      if (blocks)
-        *blocks = Family::template blocks_per_sm<Cfg, kP, A, B>();
-      else
-        Family::template launch<Cfg, kP, A, B>(*p, splits, st);
+      auto* kernel = Family::template kernel<Cfg, kP, A, B>();
+      constexpr int kBytes = Family::template smem_bytes<Cfg, kP>();
+      // Above 48 KB the limit is raised per kernel and device, before the launch and before the
+      // occupancy query alike (nothing happens below).
+      allow_dynamic_smem(kernel, kBytes);
+      if (blocks) {
+        TILENET_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(blocks, kernel, Cfg::kThreads, kBytes));
+      } else {
+        const dim3 grid(ceil_div(p->gemm_m, Cfg::BM), ceil_div(p->gemm_n, Cfg::BN), splits);
+        kernel<<<grid, Cfg::kThreads, kBytes, st>>>(*p);
+        check_launch(Family::kLaunchName, st);
+      }
       return true;
     };
     using F = std::integral_constant<Pass, Pass::fwd>;

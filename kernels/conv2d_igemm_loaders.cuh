@@ -179,17 +179,9 @@ struct DgradA {
            static_cast<unsigned>(qb[i] - dq) < static_cast<unsigned>(p.q);
   }
   __device__ Vec<T> load(const Params& p, int i) const {
-    Vec<T> out = zero_vec<T>();
     const T* ptr;
-    if (!src(p, i, ptr)) return out;
-    if constexpr (kVector) {
-      return ldg_vec(ptr);
-    } else {
-#pragma unroll
-      for (int e = 0; e < Vec<T>::kN; ++e)
-        if (kk + e < p.k) out.v[e] = ldg_scalar(ptr + e);
-      return out;
-    }
+    const bool ok = src(p, i, ptr);
+    return load_chunk<kVector>(ok, ptr, kk, p.k);
   }
 };
 
@@ -246,17 +238,9 @@ struct WgradA {
     return pix < p.gemm_k && col[i] < p.gemm_m;
   }
   __device__ Vec<T> load(const Params& p, int i) const {
-    Vec<T> out = zero_vec<T>();
     const T* ptr;
-    if (!src(p, i, ptr)) return out;
-    if constexpr (kVector) {
-      return ldg_vec(ptr);
-    } else {
-#pragma unroll
-      for (int e = 0; e < Vec<T>::kN; ++e)
-        if (col[i] + e < p.gemm_m) out.v[e] = ldg_scalar(ptr + e);
-      return out;
-    }
+    const bool ok = src(p, i, ptr);
+    return load_chunk<kVector>(ok, ptr, col[i], p.gemm_m);
   }
 };
 

@@ -304,26 +304,15 @@ struct TensorCoreFamily {
   template <class Cfg>
   struct Loaders : AllLoaders {};
 
-  // Every instance needs more than the default 48 KB of dynamic shared memory, raised per kernel
-  // and device before the launch and before the occupancy query alike.
+  static constexpr const char* kLaunchName = "conv2d implicit GEMM (fp16 Tensor Cores)";
   template <class Cfg, Pass kPass, class AIt, class BIt>
-  static void launch(const Params& p, int splits, cudaStream_t stream) {
-    constexpr int kBytes = SmemLayout<Cfg, kPass>::kBytes;
-    auto* kernel = igemm_tc_kernel<Cfg, kPass, AIt, BIt>;
-    allow_dynamic_smem(kernel, kBytes);
-    const dim3 grid(ceil_div(p.gemm_m, Cfg::BM), ceil_div(p.gemm_n, Cfg::BN), splits);
-    kernel<<<grid, Cfg::kThreads, kBytes, stream>>>(p);
-    check_launch("conv2d implicit GEMM (fp16 Tensor Cores)", stream);
+  static auto kernel() {
+    return igemm_tc_kernel<Cfg, kPass, AIt, BIt>;
   }
-
-  template <class Cfg, Pass kPass, class AIt, class BIt>
-  static int blocks_per_sm() {
-    constexpr int kBytes = SmemLayout<Cfg, kPass>::kBytes;
-    auto* kernel = igemm_tc_kernel<Cfg, kPass, AIt, BIt>;
-    allow_dynamic_smem(kernel, kBytes);
-    int n = 0;
-    TILENET_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, kernel, Cfg::kThreads, kBytes));
-    return n;
+  // The multi-stage pipeline in dynamic shared memory: above 48 KB for every tile.
+  template <class Cfg, Pass kPass>
+  static constexpr int smem_bytes() {
+    return SmemLayout<Cfg, kPass>::kBytes;
   }
 
   template <class Fn>

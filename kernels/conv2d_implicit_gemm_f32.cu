@@ -197,19 +197,15 @@ struct SimtFamily {
   template <class Cfg>
   struct Loaders : AllLoaders {};
 
+  static constexpr const char* kLaunchName = "conv2d implicit GEMM (fp32 SIMT)";
   template <class Cfg, Pass kPass, class AIt, class BIt>
-  static void launch(const Params& p, int splits, cudaStream_t stream) {
-    const dim3 grid(ceil_div(p.gemm_m, Cfg::BM), ceil_div(p.gemm_n, Cfg::BN), splits);
-    igemm_simt_kernel<Cfg, kPass, AIt, BIt><<<grid, Cfg::kThreads, 0, stream>>>(p);
-    check_launch("conv2d implicit GEMM (fp32 SIMT)", stream);
+  static auto kernel() {
+    return igemm_simt_kernel<Cfg, kPass, AIt, BIt>;
   }
-
-  template <class Cfg, Pass kPass, class AIt, class BIt>
-  static int blocks_per_sm() {
-    int n = 0;
-    TILENET_CUDA_CHECK(
-        cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, igemm_simt_kernel<Cfg, kPass, AIt, BIt>, Cfg::kThreads, 0));
-    return n;
+  // Static shared memory only.
+  template <class Cfg, Pass kPass>
+  static constexpr int smem_bytes() {
+    return 0;
   }
 
   // The SIMT kernels have no 8-warp variant: W runs the large tile.
