@@ -93,7 +93,7 @@ int bn_vec(std::int64_t c, std::initializer_list<const void*> ptrs) {
 
 void check_dims(const char* op, std::int64_t rows, std::int64_t c, std::initializer_list<const void*> ptrs) {
   TILENET_CHECK(rows >= 1 && c >= 1, ShapeError, op, ": expected rows >= 1 and channels >= 1, got ", rows, "x", c);
-  for (const void* p : ptrs) TILENET_CHECK(p != nullptr, ValueError, op, ": null pointer argument");
+  check_not_null(op, ptrs);
 }
 
 template <typename T, bool kBackward>

@@ -22,6 +22,7 @@
 #include "kernels/conv2d_igemm_loaders.cuh"
 #include "kernels/conv2d_igemm_dispatch.cuh"
 #include "kernels/launch.h"
+#include "kernels/mma_sync_ops.cuh"
 #include "tensor/error.h"
 
 namespace tilenet::kernels::conv {
@@ -43,41 +44,10 @@ using CfgS = TcCfg<64, 64, 32, 32, 4>;
 using CfgN = TcCfg<128, 16, 32, 16, 4>;
 using CfgW = TcCfg<128, 128, 64, 32, 4, 2>;  // the large tile with 8 warps (more latency hiding)
 
-__device__ __forceinline__ unsigned smem_u32(const void* p) {
-  return static_cast<unsigned>(__cvta_generic_to_shared(p));
-}
-// 16-byte async copy; zero-fills when !valid (src-size 0: nothing is read).
-template <bool kL1>
-__device__ __forceinline__ void cp_async16(void* dst, const void* src, bool valid) {
-  const int bytes = valid ? 16 : 0;
-  if (kL1)
-    asm volatile("cp.async.ca.shared.global [%0], [%1], 16, %2;\n" ::"r"(smem_u32(dst)), "l"(src), "r"(bytes));
-  else
-    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(smem_u32(dst)), "l"(src), "r"(bytes));
-}
-__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
-template <int N>
-__device__ __forceinline__ void cp_async_wait() {
-  asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
-}
-template <bool kTrans>
-__device__ __forceinline__ void ldmatrix_x4(unsigned (&r)[4], const void* p) {
-  if (kTrans)
-    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
-                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-                 : "r"(smem_u32(p)));
-  else
-    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
-                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-                 : "r"(smem_u32(p)));
-}
-__device__ __forceinline__ void mma_16816(float (&c)[4], const unsigned (&a)[4], unsigned b0, unsigned b1) {
-  asm volatile(
-      "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
-      "{%0,%1,%2,%3};\n"
-      : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-}
+using tc::cp_async_commit;
+using tc::cp_async_wait;
+using tc::ldmatrix_x4;
+using tc::mma_16816;
 
 template <class Cfg, Pass kPass>
 struct SmemLayout {
@@ -143,7 +113,7 @@ __global__ void __launch_bounds__(Cfg::kThreads, Cfg::kMinBlocks) igemm_tc_kerne
       if constexpr (AIt::kIsVector) {
         const half* src = static_cast<const half*>(p.a);
         const bool ok = ait.src(p, i, src);
-        cp_async16<kPass != Pass::wgrad>(a_dst + chunk_offset<LA, kMN, SL::kALd>(tid, i), ok ? src : static_cast<const half*>(p.a), ok);
+        tc::cp_async_16<kPass != Pass::wgrad>(a_dst + chunk_offset<LA, kMN, SL::kALd>(tid, i), ok ? src : p.a, ok ? 16 : 0);
       } else {
         areg[i] = ait.load(p, i);
       }
@@ -154,7 +124,7 @@ __global__ void __launch_bounds__(Cfg::kThreads, Cfg::kMinBlocks) igemm_tc_kerne
       if constexpr (BIt::kIsVector) {
         const half* src = static_cast<const half*>(p.b);
         const bool ok = bit.src(p, i, src);
-        cp_async16<kPass == Pass::wgrad>(b_dst + chunk_offset<LB, kMN, SL::kBLd>(tid, i), ok ? src : static_cast<const half*>(p.b), ok);
+        tc::cp_async_16<kPass == Pass::wgrad>(b_dst + chunk_offset<LB, kMN, SL::kBLd>(tid, i), ok ? src : p.b, ok ? 16 : 0);
       } else {
         breg[i] = bit.load(p, i);
       }

@@ -11,6 +11,7 @@
 
 #include "kernels/gemm_args.h"
 #include "kernels/launch.h"
+#include "kernels/mma_sync_ops.cuh"
 #include "tensor/error.h"
 
 namespace tilenet::kernels::gemm_detail {
@@ -130,69 +131,14 @@ __device__ __forceinline__ void raster(int tiles_m, int tiles_n, int& tm, int& t
   tn = r / rows;
 }
 
-// ---- Ampere+ asynchronous copies and Tensor Core fragments -------------------------------------
+// ---- Ampere+ asynchronous copies and Tensor Core fragments (kernels/mma_sync_ops.cuh) -------------
 
-__device__ __forceinline__ unsigned smem_addr(const void* p) {
-  return static_cast<unsigned>(__cvta_generic_to_shared(p));
-}
-
-// 16-byte global -> shared copy; bytes past src_bytes (0..16) are zero-filled.
-__device__ __forceinline__ void cp_async_16(void* smem, const void* gmem, int src_bytes) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(smem_addr(smem)), "l"(gmem), "r"(src_bytes));
-#else
-  // Synchronous fallback (sm_70): same result, no overlap.
-  uint4 v = make_uint4(0, 0, 0, 0);
-  if (src_bytes == 16) {
-    v = *static_cast<const uint4*>(gmem);
-  } else {
-    unsigned char* d = reinterpret_cast<unsigned char*>(&v);
-    for (int i = 0; i < src_bytes; ++i) d[i] = static_cast<const unsigned char*>(gmem)[i];
-  }
-  *static_cast<uint4*>(smem) = v;
-#endif
-}
-__device__ __forceinline__ void cp_async_commit() {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-  asm volatile("cp.async.commit_group;\n" ::);
-#endif
-}
-template <int N>
-__device__ __forceinline__ void cp_async_wait() {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-  asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
-#endif
-}
-
-template <bool kTrans>
-__device__ __forceinline__ void ldmatrix_x4(unsigned (&r)[4], const void* smem) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 750
-  if constexpr (kTrans)
-    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
-                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-                 : "r"(smem_addr(smem)));
-  else
-    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
-                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-                 : "r"(smem_addr(smem)));
-#else
-  r[0] = r[1] = r[2] = r[3] = 0;
-  __trap();
-#endif
-}
-
-// D(16x8, f32) += A(16x16, f16, row) * B(16x8, f16, col).
-__device__ __forceinline__ void mma_16816(float (&d)[4], const unsigned (&a)[4], unsigned b0, unsigned b1) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-  asm volatile(
-      "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
-      "{%0,%1,%2,%3};\n"
-      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-#else
-  __trap();
-#endif
-}
+using tc::cp_async_16;
+using tc::cp_async_commit;
+using tc::cp_async_wait;
+using tc::ldmatrix_x4;
+using tc::mma_16816;
+using tc::smem_addr;
 
 }  // namespace tilenet::kernels::gemm_detail
 

@@ -6,6 +6,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <initializer_list>
 
 #include "tensor/error.h"
 
@@ -51,6 +52,11 @@ std::size_t max_dynamic_smem();
 // True when p is aligned to `bytes`.
 inline bool is_aligned(const void* p, std::uintptr_t bytes) {
   return (reinterpret_cast<std::uintptr_t>(p) % bytes) == 0;
+}
+
+// Throws ValueError "<op>: null pointer argument" when any of `ptrs` is null.
+inline void check_not_null(const char* op, std::initializer_list<const void*> ptrs) {
+  for (const void* p : ptrs) TILENET_CHECK(p != nullptr, ValueError, op, ": null pointer argument");
 }
 
 }  // namespace tilenet::kernels

@@ -7,7 +7,7 @@
 // few outputs whose windows cover it (at most ceil(R/stride) x ceil(S/stride); unrolled for up to
 // 2 x 2) in a fixed order and sums what is routed to it: deterministic, no atomics. Max backward
 // compares the stored argmax with its own position. Arithmetic in float.
-// Global average pooling: blocks of 32 channel vectors x 8 row groups reduce through shared memory.
+// Global average pooling: kernels/global_avg_pool.cu.
 // Measured (H100, 2026-11-23, bench_cnn_ops, before the compile-time windows): 128x55x55x64 3x3/2
 // forward 0.74 (f32) / 0.50 (f16) of the device copy bandwidth, backward 0.79 / 0.50; cuDNN
 // 0.49 / 0.47 forward. The unrolled windows are not measured yet.
@@ -184,64 +184,6 @@ __global__ void __launch_bounds__(kMaxThreads) pool_backward_kernel(Pool2dShape 
   }
 }
 
-// y[n, c] = mean over i of x[n, i, c]. Block (32, 8): x walks channel vectors, y row groups;
-// grid.y strides over the images (grid.y <= 65535, any batch).
-template <typename T, int V>
-__global__ void __launch_bounds__(256) global_avg_forward_kernel(const T* __restrict__ x, T* __restrict__ y,
-                                                                 std::int64_t n, std::int64_t hw, std::int64_t c) {
-  __shared__ float part[8][32][V + 1];
-  const std::int64_t cvi = static_cast<std::int64_t>(blockIdx.x) * 32 + threadIdx.x;
-  const bool active = cvi * V < c;
-  const float inv = 1.0f / static_cast<float>(hw);
-  for (std::int64_t img = blockIdx.y; img < n; img += gridDim.y) {
-    const T* xn = x + img * hw * c + cvi * V;
-    float acc[V];
-#pragma unroll
-    for (int k = 0; k < V; ++k) acc[k] = 0.0f;
-    if (active)
-      for (std::int64_t i = threadIdx.y; i < hw; i += 8) {
-        float v[V];
-        load_floats<T, V>(xn + i * c, v);
-#pragma unroll
-        for (int k = 0; k < V; ++k) acc[k] += v[k];
-      }
-#pragma unroll
-    for (int k = 0; k < V; ++k) part[threadIdx.y][threadIdx.x][k] = acc[k];
-    __syncthreads();
-    if (threadIdx.y == 0 && active) {
-      float out[V];
-#pragma unroll
-      for (int k = 0; k < V; ++k) {
-        float sum = 0.0f;
-        for (int g = 0; g < 8; ++g) sum += part[g][threadIdx.x][k];
-        out[k] = sum * inv;
-      }
-      store_floats<T, V>(y + img * c + cvi * V, out);
-    }
-    __syncthreads();  // part[] is rewritten for the next image
-  }
-}
-
-template <typename T, int V>
-__global__ void __launch_bounds__(256) global_avg_backward_kernel(const T* __restrict__ dy, T* __restrict__ dx,
-                                                                  std::int64_t n, std::int64_t hw, std::int64_t c) {
-  const std::int64_t cv = c / V, total = n * hw * cv;
-  const float inv = 1.0f / static_cast<float>(hw);
-  for (std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < total;
-       i += static_cast<std::int64_t>(gridDim.x) * blockDim.x) {
-    const std::int64_t cvi = i % cv, img = i / cv / hw;
-    float g[V];
-    load_floats<T, V>(dy + img * c + cvi * V, g);
-#pragma unroll
-    for (int k = 0; k < V; ++k) g[k] *= inv;
-    store_floats<T, V>(dx + i * V, g);
-  }
-}
-
-void check_ptrs(const char* op, std::initializer_list<const void*> ptrs) {
-  for (const void* p : ptrs) TILENET_CHECK(p != nullptr, ValueError, op, ": null pointer argument");
-}
-
 // The widest vector the data pointers (T) and the argmax indices (int32, when present) allow.
 template <typename T>
 int pool_vec(std::int64_t c, std::initializer_list<const void*> data, const std::int32_t* idx) {
@@ -251,7 +193,7 @@ int pool_vec(std::int64_t c, std::initializer_list<const void*> data, const std:
 template <typename T>
 void forward(const char* op, bool is_max, const Pool2dShape& sh, const T* x, T* y, std::int32_t* idx, cudaStream_t s) {
   check_pool2d_shape(sh, op);
-  check_ptrs(op, {x, y});
+  check_not_null(op, {x, y});
   const int P = sh.p(), Q = sh.q();
   TILENET_CHECK(static_cast<std::int64_t>(sh.n) * P <= INT32_MAX && static_cast<std::int64_t>(Q) * sh.c <= INT32_MAX,
                 ShapeError, op, ": n*p = ", static_cast<std::int64_t>(sh.n) * P, " and q*c = ",
@@ -284,8 +226,8 @@ template <typename T>
 void backward(const char* op, bool is_max, const Pool2dShape& sh, const T* dy, const std::int32_t* idx, T* dx,
               cudaStream_t s) {
   check_pool2d_shape(sh, op);
-  check_ptrs(op, {dy, dx});
-  if (is_max) check_ptrs(op, {idx});
+  check_not_null(op, {dy, dx});
+  if (is_max) check_not_null(op, {idx});
   const int P = sh.p(), Q = sh.q();
   TILENET_CHECK(static_cast<std::int64_t>(sh.n) * sh.h <= INT32_MAX && static_cast<std::int64_t>(sh.w) * sh.c <= INT32_MAX,
                 ShapeError, op, ": n*h = ", static_cast<std::int64_t>(sh.n) * sh.h, " and w*c = ",
@@ -313,36 +255,6 @@ void backward(const char* op, bool is_max, const Pool2dShape& sh, const T* dy, c
   check_launch(op, s);
 }
 
-void check_global(const char* op, std::int64_t n, std::int64_t hw, std::int64_t c) {
-  TILENET_CHECK(n >= 1 && hw >= 1 && c >= 1, ShapeError, op, ": extents must be >= 1, got N=", n, " HW=", hw, " C=", c);
-}
-
-template <typename T>
-void gap_forward(const T* x, T* y, std::int64_t n, std::int64_t hw, std::int64_t c, cudaStream_t s) {
-  const char* op = "global_avg_pool_forward";
-  check_global(op, n, hw, c);
-  check_ptrs(op, {x, y});
-  with_vec(pick_vec(c, sizeof(T), {x, y}), [&](auto vc) {
-    constexpr int V = decltype(vc)::value;
-    const dim3 grid(static_cast<unsigned>(ceil_div<std::int64_t>(c / V, 32)),
-                    static_cast<unsigned>(std::min<std::int64_t>(n, 65535)));
-    global_avg_forward_kernel<T, V><<<grid, dim3(32, 8), 0, s>>>(x, y, n, hw, c);
-  });
-  check_launch(op, s);
-}
-
-template <typename T>
-void gap_backward(const T* dy, T* dx, std::int64_t n, std::int64_t hw, std::int64_t c, cudaStream_t s) {
-  const char* op = "global_avg_pool_backward";
-  check_global(op, n, hw, c);
-  check_ptrs(op, {dy, dx});
-  with_vec(pick_vec(c, sizeof(T), {dy, dx}), [&](auto vc) {
-    constexpr int V = decltype(vc)::value;
-    global_avg_backward_kernel<T, V><<<grid_for(n * hw * (c / V), 256), 256, 0, s>>>(dy, dx, n, hw, c);
-  });
-  check_launch(op, s);
-}
-
 }  // namespace
 
 #define TILENET_POOL_CUDA(T)                                                                                      \
@@ -357,13 +269,6 @@ void gap_backward(const T* dy, T* dx, std::int64_t n, std::int64_t hw, std::int6
   }                                                                                                               \
   void avg_pool2d_backward(const Pool2dShape& sh, const T* dy, T* dx, cudaStream_t s) {                          \
     backward("avg_pool2d_backward", false, sh, dy, static_cast<const std::int32_t*>(nullptr), dx, s);            \
-  }                                                                                                               \
-  void global_avg_pool_forward(const T* x, T* y, std::int64_t n, std::int64_t hw, std::int64_t c, cudaStream_t s) { \
-    gap_forward(x, y, n, hw, c, s);                                                                               \
-  }                                                                                                               \
-  void global_avg_pool_backward(const T* dy, T* dx, std::int64_t n, std::int64_t hw, std::int64_t c,             \
-                                cudaStream_t s) {                                                                 \
-    gap_backward(dy, dx, n, hw, c, s);                                                                            \
   }
 
 TILENET_POOL_CUDA(float)
