@@ -4,6 +4,7 @@
 
 #include <cuda_runtime_api.h>
 
+#include <array>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -101,6 +102,13 @@ class ElementwiseGpu : public ::testing::TestWithParam<std::tuple<std::int64_t, 
       kernels::binary_ref(op, ha.data(), hb.data(), ref.data(), n);
       EXPECT_TRUE(test::all_equal(out.get(), floats(ref))) << kernels::binary_op_name(op);
     }
+    // Operands aligned differently from each other: the vector path needs all three aligned.
+    for (const auto& [oa, ob, oo] : {std::array<int, 3>{offset, offset, offset + 1}, {offset + 1, offset, offset}}) {
+      Dev<T> a2(ha, oa), b2(hb, ob), out(poisoned<T>(n), oo);
+      kernels::binary(BinaryOp::sub, a2.ptr, b2.ptr, out.ptr, n, s);
+      kernels::binary_ref(BinaryOp::sub, ha.data(), hb.data(), ref.data(), n);
+      EXPECT_TRUE(test::all_equal(out.get(), floats(ref))) << "sub, offsets " << oa << "/" << ob << "/" << oo;
+    }
     {
       Dev<T> out(poisoned<T>(n), offset);
       kernels::scale(a.ptr, out.ptr, n, -1.75f, s);
@@ -130,7 +138,7 @@ class ElementwiseGpu : public ::testing::TestWithParam<std::tuple<std::int64_t, 
       kernels::fill_ref(ref.data(), n, 1.0f / 3.0f);
       EXPECT_TRUE(test::all_equal(out.get(), floats(ref))) << "fill";
     }
-    // add_bias with a few row widths (vector path needs cols % 8 == 0).
+    // add_bias with a few row widths (vector path needs cols % 8 == 0: n = 1032 takes it).
     for (std::int64_t cols : {std::int64_t(1), std::int64_t(8), std::int64_t(7), n}) {
       if (cols <= 0 || n % cols != 0) continue;
       const std::int64_t rows = n / cols;
@@ -171,7 +179,7 @@ TEST_P(ElementwiseGpu, F32MatchesReference) { run_all<float>(); }
 TEST_P(ElementwiseGpu, F16MatchesReference) { run_all<half>(); }
 
 INSTANTIATE_TEST_SUITE_P(Sizes, ElementwiseGpu,
-                         ::testing::Combine(::testing::Values(1, 7, 31, 33, 1023, 1025, (1 << 20) + 3),
+                         ::testing::Combine(::testing::Values(1, 7, 31, 33, 1023, 1025, 1032, (1 << 20) + 3),
                                             ::testing::Values(0, 1, 3)));
 
 // ReLU passes NaN through (as PyTorch does: a diverging model must not look healthy) and keeps
