@@ -6,7 +6,8 @@
 // impl: cudnn (its fastest algorithm by cudnnFind*AlgorithmEx, NHWC; fp32 with CUDNN_FMA_MATH so
 // TF32 is off, fp16 with CUDNN_TENSOR_OP_MATH), tilenet (Auto), tilenet_<algo> (each algorithm).
 // Each tilenet case is validated against cuDNN's output once before timing (counter max_rel_err
-// = max |tilenet - cudnn| / max |cudnn|). CUDA events + manual time, warm-up first, random data.
+// = max |tilenet - cudnn| / max |cudnn|). CUDA events + manual time, warm-up first, random data;
+// operand sets rotated per iteration when one fits in L2 (counter rotating_sets).
 // Counters: TFLOPS (2*M*N*K per pass). Without a GPU it prints a message and exits 0.
 #include <benchmark/benchmark.h>
 #include <cuda_runtime_api.h>
@@ -23,6 +24,7 @@
 #include "kernels/conv2d.h"
 #include "kernels/elementwise.h"
 #include "kernels/rng.h"
+#include "tensor/error.h"
 #include "tensor/half.h"
 
 using namespace tilenet;
@@ -32,24 +34,21 @@ using kernels::Conv2dShape;
 
 namespace {
 
+// A failed call throws: the case reports it (SkipWithError) and the other cases still run.
 #define CK(expr)                                                                                       \
   do {                                                                                                 \
     cudaError_t e_ = (expr);                                                                           \
-    if (e_ != cudaSuccess) {                                                                           \
-      std::fprintf(stderr, "%s:%d %s: %s\n", __FILE__, __LINE__, #expr, cudaGetErrorString(e_));      \
-      std::abort();                                                                                    \
-    }                                                                                                  \
+    if (e_ != cudaSuccess) throw Error(std::string(#expr) + ": " + cudaGetErrorString(e_));            \
   } while (0)
 #define DNN(expr)                                                                                      \
   do {                                                                                                 \
     cudnnStatus_t s_ = (expr);                                                                         \
-    if (s_ != CUDNN_STATUS_SUCCESS) {                                                                  \
-      std::fprintf(stderr, "%s:%d %s: %s\n", __FILE__, __LINE__, #expr, cudnnGetErrorString(s_));     \
-      std::abort();                                                                                    \
-    }                                                                                                  \
+    if (s_ != CUDNN_STATUS_SUCCESS) throw Error(std::string(#expr) + ": " + cudnnGetErrorString(s_));  \
   } while (0)
 
 constexpr int kBatch = 128;
+constexpr std::size_t kL2Bytes = 50u << 20;       // H100 (H200: 60 MB)
+constexpr std::size_t kRotateBytes = 192u << 20;  // what the rotating operand sets add up to at least
 
 Conv2dShape layer(int i) {
   Conv2dShape sh;
@@ -79,6 +78,10 @@ struct Problem {
   Conv2dShape sh;
   bool hp = false;
   std::size_t esize = 4;
+  // Each of x, w, dy, y, dx, dw holds `sets` copies (bytes xb, wb, yb apart), rotated per timed
+  // iteration when one set fits in L2; cuDNN's algorithm search and the validation use set 0.
+  int sets = 1;
+  std::size_t xb = 0, wb = 0, yb = 0;
   void *x = nullptr, *w = nullptr, *dy = nullptr, *y = nullptr, *dx = nullptr, *dw = nullptr, *ws = nullptr;
   std::size_t ws_bytes = 0;
   cudnnTensorDescriptor_t xd, yd;
@@ -90,8 +93,10 @@ struct Problem {
   std::size_t cudnn_ws[3] = {0, 0, 0};
   std::vector<float> ref[3];  // cuDNN's y, dx, dw
   std::string cudnn_label[3];
+  std::string failed;  // why setup failed, if it did
 
   cudnnDataType_t dt() const { return hp ? CUDNN_DATA_HALF : CUDNN_DATA_FLOAT; }
+  static void* at(void* base, std::size_t bytes, int s) { return static_cast<char*>(base) + bytes * s; }
 };
 
 void fill_random(void* p, std::int64_t n, bool hp, std::uint64_t seed) {
@@ -131,33 +136,31 @@ double max_rel_err(const std::vector<float>& got, const std::vector<float>& ref)
   return den > 0 ? num / den : num;
 }
 
+// cuDNN's fastest successful algorithm; in fp32 only plain FMA math (no Tensor Cores, no TF32).
 template <typename Perf>
 int pick(const Perf* perf, int n, bool hp) {
   for (int i = 0; i < n; ++i)
-    if (perf[i].status == CUDNN_STATUS_SUCCESS && (hp || perf[i].mathType != CUDNN_TENSOR_OP_MATH)) return i;
-  std::fprintf(stderr, "bench_conv: cuDNN found no usable algorithm\n");
-  std::abort();
+    if (perf[i].status == CUDNN_STATUS_SUCCESS && (hp || perf[i].mathType == CUDNN_FMA_MATH)) return i;
+  throw Error(std::string("bench_conv: cuDNN found no usable ") + (hp ? "fp16" : "fp32 FMA-math") + " algorithm");
 }
 
-Problem& problem(int li, bool hp) {
-  static std::map<std::pair<int, bool>, std::unique_ptr<Problem>> cache;
-  auto& slot = cache[{li, hp}];
-  if (slot) return *slot;
-  slot = std::make_unique<Problem>();
-  Problem& P = *slot;
+void setup(Problem& P, int li, bool hp) {
   P.sh = layer(li);
   P.hp = hp;
   P.esize = hp ? 2 : 4;
   const Conv2dShape& sh = P.sh;
-  CK(cudaMalloc(&P.x, sh.x_elems() * P.esize));
-  CK(cudaMalloc(&P.w, sh.w_elems() * P.esize));
-  CK(cudaMalloc(&P.dy, sh.y_elems() * P.esize));
-  CK(cudaMalloc(&P.y, sh.y_elems() * P.esize));
-  CK(cudaMalloc(&P.dx, sh.x_elems() * P.esize));
-  CK(cudaMalloc(&P.dw, sh.w_elems() * P.esize));
-  fill_random(P.x, sh.x_elems(), hp, 1000 + li);
-  fill_random(P.w, sh.w_elems(), hp, 2000 + li);
-  fill_random(P.dy, sh.y_elems(), hp, 3000 + li);
+  P.xb = sh.x_elems() * P.esize, P.wb = sh.w_elems() * P.esize, P.yb = sh.y_elems() * P.esize;
+  const std::size_t set_bytes = 2 * (P.xb + P.wb + P.yb);
+  P.sets = set_bytes >= kL2Bytes ? 1 : static_cast<int>(std::min<std::size_t>(16, (kRotateBytes + set_bytes - 1) / set_bytes));
+  CK(cudaMalloc(&P.x, P.xb * P.sets));
+  CK(cudaMalloc(&P.w, P.wb * P.sets));
+  CK(cudaMalloc(&P.dy, P.yb * P.sets));
+  CK(cudaMalloc(&P.y, P.yb * P.sets));
+  CK(cudaMalloc(&P.dx, P.xb * P.sets));
+  CK(cudaMalloc(&P.dw, P.wb * P.sets));
+  fill_random(P.x, sh.x_elems() * P.sets, hp, 1000 + li);
+  fill_random(P.w, sh.w_elems() * P.sets, hp, 2000 + li);
+  fill_random(P.dy, sh.y_elems() * P.sets, hp, 3000 + li);
   for (Conv2dAlgo a : kernels::conv2d_algos())
     for (Conv2dPass pass : {Conv2dPass::forward, Conv2dPass::backward_data, Conv2dPass::backward_filter})
       P.ws_bytes = std::max(P.ws_bytes, kernels::conv2d_workspace_bytes(sh, pass, hp, a));
@@ -204,47 +207,66 @@ Problem& problem(int li, bool hp) {
   CK(cudaFree(fws));
   P.ws_bytes = std::max({P.ws_bytes, P.cudnn_ws[0], P.cudnn_ws[1], P.cudnn_ws[2], std::size_t{256}});
   CK(cudaMalloc(&P.ws, P.ws_bytes));
-  return P;
 }
 
-void run_cudnn(Problem& P, int pass) {
+// Built on first use and kept; a failed setup is remembered and reported by every case of it.
+Problem& problem(int li, bool hp) {
+  static std::map<std::pair<int, bool>, std::unique_ptr<Problem>> cache;
+  auto& slot = cache[{li, hp}];
+  if (!slot) {
+    slot = std::make_unique<Problem>();
+    try {
+      setup(*slot, li, hp);
+    } catch (const std::exception& e) {
+      slot->failed = e.what();
+    }
+  }
+  if (!slot->failed.empty())
+    throw Error("alexnet_conv" + std::to_string(li) + (hp ? " f16" : " f32") + " setup failed: " + slot->failed);
+  return *slot;
+}
+
+void run_cudnn(Problem& P, int pass, int s) {
   const float one = 1.0f, zero = 0.0f;
+  void *x = Problem::at(P.x, P.xb, s), *w = Problem::at(P.w, P.wb, s), *dy = Problem::at(P.dy, P.yb, s);
   switch (pass) {
     case 0:
-      DNN(cudnnConvolutionForward(handle(), &one, P.xd, P.x, P.wd, P.w, P.cd[0], P.fwd_algo, P.ws, P.cudnn_ws[0], &zero,
-                                  P.yd, P.y));
+      DNN(cudnnConvolutionForward(handle(), &one, P.xd, x, P.wd, w, P.cd[0], P.fwd_algo, P.ws, P.cudnn_ws[0], &zero,
+                                  P.yd, Problem::at(P.y, P.yb, s)));
       break;
     case 1:
-      DNN(cudnnConvolutionBackwardData(handle(), &one, P.wd, P.w, P.yd, P.dy, P.cd[1], P.bwd_data_algo, P.ws,
-                                       P.cudnn_ws[1], &zero, P.xd, P.dx));
+      DNN(cudnnConvolutionBackwardData(handle(), &one, P.wd, w, P.yd, dy, P.cd[1], P.bwd_data_algo, P.ws,
+                                       P.cudnn_ws[1], &zero, P.xd, Problem::at(P.dx, P.xb, s)));
       break;
     default:
-      DNN(cudnnConvolutionBackwardFilter(handle(), &one, P.xd, P.x, P.yd, P.dy, P.cd[2], P.bwd_filter_algo, P.ws,
-                                         P.cudnn_ws[2], &zero, P.wd, P.dw));
+      DNN(cudnnConvolutionBackwardFilter(handle(), &one, P.xd, x, P.yd, dy, P.cd[2], P.bwd_filter_algo, P.ws,
+                                         P.cudnn_ws[2], &zero, P.wd, Problem::at(P.dw, P.wb, s)));
       break;
   }
 }
 
-void run_tilenet(Problem& P, int pass, Conv2dAlgo algo) {
+void run_tilenet(Problem& P, int pass, Conv2dAlgo algo, int s) {
   const Conv2dShape& sh = P.sh;
+  void *x = Problem::at(P.x, P.xb, s), *w = Problem::at(P.w, P.wb, s), *dy = Problem::at(P.dy, P.yb, s);
+  void *y = Problem::at(P.y, P.yb, s), *dx = Problem::at(P.dx, P.xb, s), *dw = Problem::at(P.dw, P.wb, s);
   const Conv2dPass cp = pass == 0 ? Conv2dPass::forward : pass == 1 ? Conv2dPass::backward_data : Conv2dPass::backward_filter;
   const std::size_t need = kernels::conv2d_workspace_bytes(sh, cp, P.hp, algo);
   if (P.hp) {
     auto h = [](void* p) { return static_cast<half*>(p); };
     if (pass == 0)
-      kernels::conv2d_forward(sh, h(P.x), h(P.w), nullptr, h(P.y), kernels::Activation::none, P.ws, need, nullptr, algo);
+      kernels::conv2d_forward(sh, h(x), h(w), nullptr, h(y), kernels::Activation::none, P.ws, need, nullptr, algo);
     else if (pass == 1)
-      kernels::conv2d_backward_data(sh, h(P.dy), h(P.w), h(P.dx), P.ws, need, nullptr, algo);
+      kernels::conv2d_backward_data(sh, h(dy), h(w), h(dx), P.ws, need, nullptr, algo);
     else
-      kernels::conv2d_backward_filter(sh, h(P.x), h(P.dy), h(P.dw), false, P.ws, need, nullptr, algo);
+      kernels::conv2d_backward_filter(sh, h(x), h(dy), h(dw), false, P.ws, need, nullptr, algo);
   } else {
     auto f = [](void* p) { return static_cast<float*>(p); };
     if (pass == 0)
-      kernels::conv2d_forward(sh, f(P.x), f(P.w), nullptr, f(P.y), kernels::Activation::none, P.ws, need, nullptr, algo);
+      kernels::conv2d_forward(sh, f(x), f(w), nullptr, f(y), kernels::Activation::none, P.ws, need, nullptr, algo);
     else if (pass == 1)
-      kernels::conv2d_backward_data(sh, f(P.dy), f(P.w), f(P.dx), P.ws, need, nullptr, algo);
+      kernels::conv2d_backward_data(sh, f(dy), f(w), f(dx), P.ws, need, nullptr, algo);
     else
-      kernels::conv2d_backward_filter(sh, f(P.x), f(P.dy), f(P.dw), false, P.ws, need, nullptr, algo);
+      kernels::conv2d_backward_filter(sh, f(x), f(dy), f(dw), false, P.ws, need, nullptr, algo);
   }
 }
 
@@ -253,54 +275,57 @@ std::int64_t output_elems(const Problem& P, int pass) {
   return pass == 0 ? P.sh.y_elems() : pass == 1 ? P.sh.x_elems() : P.sh.w_elems();
 }
 
-// impl: -1 cuDNN, 0 tilenet Auto, else 1 + index into conv2d_algos().
+// impl: -1 cuDNN, 0 tilenet Auto, else 1 + index into conv2d_algos(). Any failure (setup, cuDNN,
+// tilenet, CUDA) is this case's error; the other cases still run.
 void bench_case(benchmark::State& state, int li, bool hp, int pass, int impl) {
-  Problem& P = problem(li, hp);
-  const std::int64_t out_n = output_elems(P, pass);
-  if (P.ref[pass].empty()) {
-    CK(cudaMemset(const_cast<void*>(output_of(P, pass)), 0xFF, out_n * P.esize));
-    run_cudnn(P, pass);
-    P.ref[pass] = to_host(output_of(P, pass), out_n, hp);
-  }
-  const Conv2dAlgo algo = impl <= 0 ? Conv2dAlgo::Auto : kernels::conv2d_algos()[impl - 1];
-  auto run = [&] {
-    if (impl < 0)
-      run_cudnn(P, pass);
-    else
-      run_tilenet(P, pass, algo);
-  };
+  cudaEvent_t e0 = nullptr, e1 = nullptr;
   try {
-    if (impl >= 0) {  // validate once against cuDNN
+    Problem& P = problem(li, hp);
+    const std::int64_t out_n = output_elems(P, pass);
+    if (P.ref[pass].empty()) {
       CK(cudaMemset(const_cast<void*>(output_of(P, pass)), 0xFF, out_n * P.esize));
-      run();
+      run_cudnn(P, pass, 0);
+      P.ref[pass] = to_host(output_of(P, pass), out_n, hp);
+    }
+    const Conv2dAlgo algo = impl <= 0 ? Conv2dAlgo::Auto : kernels::conv2d_algos()[impl - 1];
+    auto run = [&](int s) {
+      if (impl < 0)
+        run_cudnn(P, pass, s);
+      else
+        run_tilenet(P, pass, algo, s);
+    };
+    if (impl >= 0) {  // validate once against cuDNN (set 0)
+      CK(cudaMemset(const_cast<void*>(output_of(P, pass)), 0xFF, out_n * P.esize));
+      run(0);
       state.counters["max_rel_err"] = max_rel_err(to_host(output_of(P, pass), out_n, hp), P.ref[pass]);
       const Conv2dPass cp = pass == 0 ? Conv2dPass::forward : pass == 1 ? Conv2dPass::backward_data : Conv2dPass::backward_filter;
       state.SetLabel(std::string("auto->") + kernels::conv2d_algo_name(impl == 0 ? kernels::conv2d_choose_algo(P.sh, cp, hp) : algo));
     } else {
       state.SetLabel(P.cudnn_label[pass]);
     }
-    for (int i = 0; i < 3; ++i) run();  // warm-up
+    for (int s = 0; s < std::max(3, P.sets); ++s) run(s % P.sets);  // warm-up
     CK(cudaDeviceSynchronize());
+    CK(cudaEventCreate(&e0));
+    CK(cudaEventCreate(&e1));
+    int s = 0;
+    for (auto _ : state) {
+      CK(cudaEventRecord(e0));
+      run(s);
+      CK(cudaEventRecord(e1));
+      CK(cudaEventSynchronize(e1));
+      float ms = 0;
+      CK(cudaEventElapsedTime(&ms, e0, e1));
+      state.SetIterationTime(ms * 1e-3);
+      s = (s + 1) % P.sets;
+    }
+    state.counters["TFLOPS"] =
+        benchmark::Counter(P.sh.flops() * 1e-12, benchmark::Counter::kIsIterationInvariantRate);
+    state.counters["rotating_sets"] = P.sets;
   } catch (const std::exception& e) {
     state.SkipWithError(e.what());
-    return;
   }
-  cudaEvent_t e0, e1;
-  CK(cudaEventCreate(&e0));
-  CK(cudaEventCreate(&e1));
-  for (auto _ : state) {
-    CK(cudaEventRecord(e0));
-    run();
-    CK(cudaEventRecord(e1));
-    CK(cudaEventSynchronize(e1));
-    float ms = 0;
-    CK(cudaEventElapsedTime(&ms, e0, e1));
-    state.SetIterationTime(ms * 1e-3);
-  }
-  CK(cudaEventDestroy(e0));
-  CK(cudaEventDestroy(e1));
-  state.counters["TFLOPS"] =
-      benchmark::Counter(P.sh.flops() * 1e-12, benchmark::Counter::kIsIterationInvariantRate);
+  if (e0) cudaEventDestroy(e0);
+  if (e1) cudaEventDestroy(e1);
 }
 
 void register_all() {

@@ -8,10 +8,13 @@ configuration, with the ratios to cuBLAS; then the goal lines of the GEMM issue:
 Usage: gemm_summary.py bench_gemm.json [--markdown]
        gemm_summary.py --self-test
 """
-import json
 import math
+import os
 import sys
 from collections import defaultdict
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import bench_json  # noqa: E402
 
 GOALS = [("f32", "4096x4096x4096", 0.90), ("f16", "8192x8192x8192", 0.60)]
 GEOMEAN_GOAL = ("f32", 0.80)
@@ -55,7 +58,9 @@ def summarise(data, md=False):
     lines = []
     ctx = data.get("context", {})
     lines.append(f"GPU {ctx.get('gpu', '?')}, cuBLAS {ctx.get('cublas_version', '?')}, "
-                 f"sm_90a kernels {ctx.get('sm90a_kernels', '?')}, run {ctx.get('date', '?')}")
+                 f"sm_90a kernels {ctx.get('sm90a_kernels', '?')}, run {ctx.get('date', '?')}"
+                 + (" (TRUNCATED RUN: cut short, cases after the last complete one are missing)"
+                    if data.get("truncated") else ""))
     lines.append("")
     head = ["dtype", "shape", "cublas_tflops", "tilenet_tflops", "ratio", "auto_choice", "best_tilenet",
             "best_tflops", "best_ratio"]
@@ -120,6 +125,7 @@ def self_test():
     assert "0.1" in out.split("128x512x784")[1].split("\n")[0], out
     md = summarise(data, md=True)
     assert md.count("| f32 |") == 5 and "| warp_tiled |" in md, md
+    assert bench_json.self_test()
     print("gemm_summary self-test passed")
     return 0
 
@@ -130,7 +136,7 @@ def main():
         return 2
     if sys.argv[1] == "--self-test":
         return self_test()
-    print(summarise(json.load(open(sys.argv[1])), md="--markdown" in sys.argv))
+    print(summarise(bench_json.load(sys.argv[1]), md="--markdown" in sys.argv))
     return 0
 
 
