@@ -106,15 +106,22 @@ int run_synthetic(nn::Sequential& model, const Options& o, Device dev) {
       ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
     }
   }
-  const nn::Logs logs = model.read_train_metrics();  // also proves the steps produced a finite loss
+  const nn::Logs logs = model.read_train_metrics();
+  const double loss = logs.count("loss") ? logs.at("loss") : NAN;
+  if (!std::isfinite(loss)) {  // a diverged run has no step time worth reporting
+    std::fprintf(stderr, "train_alexnet: --synthetic: the mean training loss is %g, not finite\n", loss);
+    return 1;
+  }
+  if (const optim::LossScaler* ls = model.loss_scaler())
+    std::printf("mixed precision: %lld of %d steps skipped for inf/nan gradients, loss scale %g\n",
+                static_cast<long long>(ls->skipped_steps()), o.warmup + o.steps, static_cast<double>(ls->current_scale()));
   std::vector<double> sorted = ms;
   std::sort(sorted.begin(), sorted.end());
   const std::size_t n = sorted.size();
   const double median = n % 2 ? sorted[n / 2] : 0.5 * (sorted[n / 2 - 1] + sorted[n / 2]);
   if (o.verbose > 0)
     std::printf("synthetic: %d timed steps after %d warm-up, batch %lld, min %.3f ms, max %.3f ms, loss %.4f\n",
-                o.steps, o.warmup, static_cast<long long>(o.batch_size), sorted.front(), sorted.back(),
-                logs.count("loss") ? logs.at("loss") : NAN);
+                o.steps, o.warmup, static_cast<long long>(o.batch_size), sorted.front(), sorted.back(), loss);
   samples::print_memory_line(dev);
   std::printf("images_per_s=%.1f step_ms=%.3f peak_mem_mb=%.0f\n", static_cast<double>(o.batch_size) * 1000.0 / median,
               median, samples::peak_mem_mb(dev));
