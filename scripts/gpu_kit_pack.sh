@@ -6,9 +6,11 @@
 #                        lack, e.g. libbenchmark): xz keeps the kit far below the 64 MiB carry limit
 #   .gpu/run.sh          the runner (scripts/gpu_kit_run.sh); it unpacks the payload first
 #   .gpu/bench/          the PyTorch comparison scripts;  .gpu/data/  datasets given with --data
+#                        (default: Debian's Fashion-MNIST, /usr/share/datasets/fashion-mnist, when
+#                        installed: the e2e step and the sample runs need it as data/fashion-mnist)
 # cuBLAS and cuDNN (for the baselines) are too large to carry: the runner finds them on the GPU
 # machine (CUDA toolkit or PyTorch's wheels).
-# Usage: scripts/gpu_kit_pack.sh [--arch 90] [--out .gpu]
+# Usage: scripts/gpu_kit_pack.sh [--arch 90] [--out .gpu] [--data DATASET_DIR]...
 set -euo pipefail
 cd "$(dirname "$0")/.."
 arch=90
@@ -22,6 +24,10 @@ while [ $# -gt 0 ]; do
     *) echo "usage: $0 [--arch 90] [--out DIR] [--data DATASET_DIR]..." >&2; exit 2 ;;
   esac
 done
+default_data=/usr/share/datasets/fashion-mnist
+if [ ${#data[@]} -eq 0 ] && [ -d "$default_data" ]; then
+  data=("$default_data")
+fi
 build=build/gpu-kit
 mkdir -p build
 exec 9>build/.build.lock
@@ -56,4 +62,6 @@ du -sh "$out/bin" "$out/lib"
 for d in "${data[@]}"; do
   mkdir -p "$out/data" && cp -rL "$d" "$out/data/"
 done
+[ -d "$out/data/fashion-mnist" ] ||
+  echo "note: no data/fashion-mnist in the kit (apt-get install dataset-fashion-mnist, or --data DIR named fashion-mnist): the e2e step and the MNIST sample runs will fail" >&2
 du -sh "$out"

@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Runs on a GPU machine from a folder packed by scripts/gpu_kit_pack.sh:
 #   1. every test executable (GPU cases included), JSON reports;
+#   1b. (samples) short runs of the sample trainers on the GPU: MNIST MLP and CNN, AlexNet's
+#      synthetic steps (fp32 with BatchNorm, mixed) and its Fashion-MNIST path (GPU resize), so a
+#      first-use failure shows before the e2e step depends on them;
 #   2. compute-sanitizer memcheck, racecheck, initcheck and synccheck over the GPU tests
 #      (TILENET_TEST_SMALL=1 shrinks the shapes);
 #   3. every benchmark (Google Benchmark JSON), after the kernels' registers, stack and SASS
@@ -11,7 +14,7 @@
 # SIGTERM), which lands with summary.txt in the results folder (default $OUT, else ./gpu-results):
 # two files, so the device tool's limit on returned files is never hit, and a run cut short keeps
 # what it measured.
-# Usage: run.sh [--results DIR] [--only tests,sanitize,bench,e2e] [--filter GTEST_FILTER]
+# Usage: run.sh [--results DIR] [--only tests,samples,sanitize,bench,e2e] [--filter GTEST_FILTER]
 #               [--bench-filter REGEX] [--sanitize-filter GTEST_FILTER] [--extra "CMD"]...
 #               [--budget SECONDS] [--sanitize-tools memcheck,racecheck,initcheck,synccheck]
 # --budget stops starting new steps once that many seconds have passed, so the run finishes and
@@ -21,7 +24,7 @@ set -uo pipefail
 shopt -s nullglob
 kit="$(cd "$(dirname "$0")" && pwd)"
 results="${OUT:-$PWD/gpu-results}"
-only="tests,sanitize,bench"
+only="tests,samples,sanitize,bench"
 filter="*"
 bench_filter="."
 # The deliberate out-of-memory tests make the runtime report a failed cudaMalloc, which memcheck
@@ -133,6 +136,33 @@ if [[ ",$only," == *",tests,"* ]]; then
   pack
 fi
 
+if [[ ",$only," == *",samples,"* ]]; then
+  say "== samples (short GPU runs of the trainers)"
+  data="${TILENET_FASHION_MNIST:-}"
+  runs=("train_alexnet --synthetic --device cuda --steps 3 --warmup 1 --batch-size 32 --precision mixed"
+        "train_alexnet --synthetic --device cuda --steps 3 --warmup 1 --batch-size 32 --bn")
+  if [ -n "$data" ]; then
+    runs+=("train_mnist --data $data --device cuda --model mlp --epochs 2 --train-limit 4096 --test-limit 1024 --verbose 2"
+           "train_mnist --data $data --device cuda --model cnn --epochs 2 --train-limit 4096 --test-limit 1024 --verbose 2 --precision mixed"
+           "train_alexnet --data $data --device cuda --size 67 --epochs 1 --train-limit 1024 --test-limit 256 --verbose 2 --precision mixed")
+  else
+    say "WARNING: the kit carries no data/fashion-mnist: the MNIST and AlexNet --data runs are skipped (and e2e's MNIST rows will fail)"
+  fi
+  i=0
+  for r in "${runs[@]}"; do
+    i=$((i + 1))
+    time_left "sample $i" || continue
+    timeout "$(limit 150)" "$kit/bin/"$r > "$work/logs/sample_$i.log" 2>&1
+    rc=$?
+    say "sample $i rc=$rc: $r"
+    say "  -> $(grep -v '^\s*$' "$work/logs/sample_$i.log" | tail -1 | cut -c1-200)"
+    grep -q "capture of the training step failed" "$work/logs/sample_$i.log" &&
+      say "  WARNING: CUDA graph capture failed, the steps ran eagerly: $(grep -m1 'capture of the training step failed' "$work/logs/sample_$i.log" | cut -c1-200)"
+    [ $rc -ne 0 ] && status=1
+  done
+  pack
+fi
+
 if [[ ",$only," == *",sanitize,"* ]] && ! command -v compute-sanitizer >/dev/null; then
   say "SKIPPED: compute-sanitizer not found (PATH, /usr/local/cuda/bin)"
 elif [[ ",$only," == *",sanitize,"* ]]; then
@@ -159,7 +189,10 @@ if [[ ",$only," == *",bench,"* ]]; then
     --filter 'conv' --filter '^(?!.*(\dgemm_\w+_kernel|conv))' > "$work/sass.md" 2> "$work/logs/sass.log"
   say "sass_summary rc=$? $(tail -1 "$work/sass.md" 2>/dev/null | cut -c1-300)"
   say "== benchmarks"
-  for exe in "$kit"/bin/bench_*; do
+  # bench_gemm first: the issue goals it measures (f16 8192^3 last of all) must not be the ones a
+  # time limit cuts off.
+  for exe in "$kit"/bin/bench_gemm "$kit"/bin/bench_conv "$kit"/bin/bench_cnn_ops; do
+    [ -x "$exe" ] || { say "WARNING: no $exe"; continue; }
     name=$(basename "$exe")
     time_left "$name" || continue
     timeout "$(limit 600)" "$exe" --benchmark_filter="$bench_filter" --benchmark_out="$work/$name.json" \
@@ -168,17 +201,22 @@ if [[ ",$only," == *",bench,"* ]]; then
     pack
   done
   # The results tables (and the goal lines) from whatever JSON the benchmarks left.
-  for s in gemm:--markdown conv:--markdown cnn_ops:; do
-    n=${s%%:*}
+  commit_id=$(tr '\n' ' ' < "$kit/COMMIT" | xargs)
+  gpu_desc=$(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/null | head -1 | sed 's/, /, driver /')
+  for n in gemm conv cnn_ops; do
     [ -s "$work/bench_$n.json" ] || continue
-    timeout 60 python3 "$kit/bench/${n}_summary.py" "$work/bench_$n.json" ${s#*:} > "$work/$n.md" 2> "$work/logs/${n}_summary.log"
+    args=(--markdown)
+    [ "$n" = cnn_ops ] && args=(--gpu "$gpu_desc" --commit "$commit_id")
+    timeout 60 python3 "$kit/bench/${n}_summary.py" "$work/bench_$n.json" "${args[@]}" > "$work/$n.md" 2> "$work/logs/${n}_summary.log"
     say "${n}_summary rc=$?"
-    grep -E '^(goal|f16:|f32:)' "$work/$n.md" | tee -a "$summary"
+    grep -E '^(goal|f16:|f32:|TRUNCATED)' "$work/$n.md" | tee -a "$summary"
   done
   pack
 fi
 
 if [[ ",$only," == *",e2e,"* ]] && time_left "e2e"; then
+  [ -d "${TILENET_FASHION_MNIST:-$kit/data/fashion-mnist}" ] ||
+    say "WARNING: no ${TILENET_FASHION_MNIST:-$kit/data/fashion-mnist}: the MNIST rows of e2e will fail (pack with --data)"
   e2e_budget=$(limit 480)
   say "== e2e (bench/e2e.py, ${e2e_budget}s)"
   timeout "$((e2e_budget + 30))" python3 "$kit/bench/e2e.py" --bin "$kit/bin" \
