@@ -47,8 +47,17 @@ namespace {
   } while (0)
 
 constexpr int kBatch = 128;
-constexpr std::size_t kL2Bytes = 50u << 20;       // H100 (H200: 60 MB)
 constexpr std::size_t kRotateBytes = 192u << 20;  // what the rotating operand sets add up to at least
+
+// The device's L2 (H100 50 MB, H200 60 MB).
+std::size_t l2_bytes() {
+  static const std::size_t b = [] {
+    int v = 0;
+    return cudaDeviceGetAttribute(&v, cudaDevAttrL2CacheSize, 0) == cudaSuccess && v > 0 ? static_cast<std::size_t>(v)
+                                                                                        : std::size_t{60} << 20;
+  }();
+  return b;
+}
 
 Conv2dShape layer(int i) {
   Conv2dShape sh;
@@ -150,10 +159,12 @@ void setup(Problem& P, int li, bool hp) {
   P.esize = hp ? 2 : 4;
   const Conv2dShape& sh = P.sh;
   P.xb = sh.x_elems() * P.esize, P.wb = sh.w_elems() * P.esize, P.yb = sh.y_elems() * P.esize;
-  // One pass touches three of the six tensors (x, w, y / dy, w, dx / x, dy, dw): that is what
-  // would stay in L2 from one timed iteration to the next.
+  // One pass touches three of the six tensors (x, w, y / dy, w, dx / x, dy, dw): what could stay
+  // in L2 from one timed iteration to the next. Up to twice the L2 a good part of it still would.
   const std::size_t pass_bytes = P.xb + P.wb + P.yb;
-  P.sets = pass_bytes >= kL2Bytes ? 1 : static_cast<int>(std::min<std::size_t>(16, (kRotateBytes + pass_bytes - 1) / pass_bytes));
+  P.sets = pass_bytes >= 2 * l2_bytes()
+               ? 1
+               : static_cast<int>(std::min<std::size_t>(16, std::max<std::size_t>(2, (kRotateBytes + pass_bytes - 1) / pass_bytes)));
   CK(cudaMalloc(&P.x, P.xb * P.sets));
   CK(cudaMalloc(&P.w, P.wb * P.sets));
   CK(cudaMalloc(&P.dy, P.yb * P.sets));
@@ -180,8 +191,9 @@ void setup(Problem& P, int li, bool hp) {
     DNN(cudnnSetConvolutionMathType(d, hp ? CUDNN_TENSOR_OP_MATH : CUDNN_FMA_MATH));
   }
   const std::size_t find_ws = std::size_t{2} << 30;
-  void* fws;
+  void* fws = nullptr;
   CK(cudaMalloc(&fws, find_ws));
+  const std::unique_ptr<void, cudaError_t (*)(void*)> fws_owner(fws, cudaFree);  // freed also when find throws
   int n = 0;
   cudnnConvolutionFwdAlgoPerf_t fp[16];
   DNN(cudnnFindConvolutionForwardAlgorithmEx(handle(), P.xd, P.x, P.wd, P.w, P.cd[0], P.yd, P.y, 16, &n, fp, fws, find_ws));
@@ -206,7 +218,6 @@ void setup(Problem& P, int li, bool hp) {
   P.cudnn_ws[2] = wp[i].memory;
   DNN(cudnnSetConvolutionMathType(P.cd[2], wp[i].mathType));
   P.cudnn_label[2] = "cudnn bwd_filter algo " + std::to_string(wp[i].algo) + " math " + std::to_string(wp[i].mathType);
-  CK(cudaFree(fws));
   P.ws_bytes = std::max({P.ws_bytes, P.cudnn_ws[0], P.cudnn_ws[1], P.cudnn_ws[2], std::size_t{256}});
   CK(cudaMalloc(&P.ws, P.ws_bytes));
 }
@@ -221,6 +232,8 @@ Problem& problem(int li, bool hp) {
       setup(*slot, li, hp);
     } catch (const std::exception& e) {
       slot->failed = e.what();
+      for (void* p : {slot->x, slot->w, slot->dy, slot->y, slot->dx, slot->dw, slot->ws}) cudaFree(p);  // null: no-op
+      slot->x = slot->w = slot->dy = slot->y = slot->dx = slot->dw = slot->ws = nullptr;
     }
   }
   if (!slot->failed.empty())

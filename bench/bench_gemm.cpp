@@ -40,7 +40,6 @@ namespace {
 
 cudaStream_t g_stream = nullptr;
 cublasHandle_t g_blas = nullptr;
-constexpr std::size_t kL2Bytes = 60u << 20;      // H100 50 MB, H200 60 MB
 constexpr std::size_t kRotateBytes = 160u << 20;  // what the rotating sets add up to at least
 
 struct Problem {
@@ -95,11 +94,21 @@ void fill_uniform(void* p, std::int64_t n, bool is_half, std::uint64_t seed) {
 
 // Operand sets rotated through per timed iteration: one when a set does not fit in L2, else
 // enough to add up to kRotateBytes (at most 64).
+// The device's L2 (H100 50 MB, H200 60 MB).
+std::size_t l2_bytes() {
+  static const std::size_t b = [] {
+    int v = 0;
+    return cudaDeviceGetAttribute(&v, cudaDevAttrL2CacheSize, 0) == cudaSuccess && v > 0 ? static_cast<std::size_t>(v)
+                                                                                        : std::size_t{60} << 20;
+  }();
+  return b;
+}
+
 std::size_t rotation_sets(bool half, const Problem& pr) {
   const std::size_t es = half ? 2 : 4;
   const std::size_t set_bytes = es * (static_cast<std::size_t>(pr.m) * pr.k + static_cast<std::size_t>(pr.k) * pr.n +
                                       static_cast<std::size_t>(pr.m) * pr.n);
-  return set_bytes >= kL2Bytes ? 1 : std::min<std::size_t>(64, (kRotateBytes + set_bytes - 1) / set_bytes);
+  return set_bytes >= l2_bytes() ? 1 : std::min<std::size_t>(64, (kRotateBytes + set_bytes - 1) / set_bytes);
 }
 
 Operands& operands(bool half, const Problem& pr) {

@@ -80,9 +80,18 @@ struct Sets {
 // Times launch(set) with CUDA events, rotating sets; sets GB/s counters from `bytes`.
 inline void time_it(benchmark::State& st, const Sets& sets, const std::function<void(std::size_t)>& launch, double bytes,
              double pass_bytes = 0) {
-  cudaEvent_t a, b;
-  TILENET_CUDA_CHECK(cudaEventCreate(&a));
-  TILENET_CUDA_CHECK(cudaEventCreate(&b));
+  struct Events {  // destroyed also when a launch throws mid-loop
+    cudaEvent_t a = nullptr, b = nullptr;
+    Events() {
+      TILENET_CUDA_CHECK(cudaEventCreate(&a));
+      TILENET_CUDA_CHECK(cudaEventCreate(&b));
+    }
+    ~Events() {
+      if (a) cudaEventDestroy(a);
+      if (b) cudaEventDestroy(b);
+    }
+  } ev;
+  cudaEvent_t a = ev.a, b = ev.b;
   for (std::size_t i = 0; i < sets.count(); ++i) launch(i);  // warm-up
   TILENET_CUDA_CHECK(cudaStreamSynchronize(g_stream));
   double total = 0;
@@ -97,8 +106,6 @@ inline void time_it(benchmark::State& st, const Sets& sets, const std::function<
     st.SetIterationTime(ms / 1e3);
     total += ms / 1e3;
   }
-  cudaEventDestroy(a);
-  cudaEventDestroy(b);
   const double gbps = bytes * static_cast<double>(st.iterations()) / total / 1e9;
   st.counters["GB/s"] = gbps;
   st.counters["vs_copy"] = gbps / g_copy_gbps;

@@ -58,9 +58,9 @@ def summarise(data, md=False):
     lines = []
     ctx = data.get("context", {})
     lines.append(f"GPU {ctx.get('gpu', '?')}, cuBLAS {ctx.get('cublas_version', '?')}, "
-                 f"sm_90a kernels {ctx.get('sm90a_kernels', '?')}, run {ctx.get('date', '?')}"
-                 + (" (TRUNCATED RUN: cut short, cases after the last complete one are missing)"
-                    if data.get("truncated") else ""))
+                 f"sm_90a kernels {ctx.get('sm90a_kernels', '?')}, run {ctx.get('date', '?')}")
+    if data.get("truncated"):
+        lines.append("TRUNCATED RUN: cut short; cases after the last complete one are missing")
     lines.append("")
     head = ["dtype", "shape", "cublas_tflops", "tilenet_tflops", "ratio", "auto_choice", "best_tilenet",
             "best_tflops", "best_ratio"]

@@ -152,7 +152,10 @@ if [[ ",$only," == *",samples,"* ]]; then
   for r in "${runs[@]}"; do
     i=$((i + 1))
     time_left "sample $i" || continue
-    timeout "$(limit 150)" "$kit/bin/"$r > "$work/logs/sample_$i.log" 2>&1
+    set -f  # the words of a run, split on spaces, never globbed
+    read -ra argv <<< "$r"
+    set +f
+    timeout "$(limit 150)" "$kit/bin/${argv[0]}" "${argv[@]:1}" > "$work/logs/sample_$i.log" 2>&1
     rc=$?
     say "sample $i rc=$rc: $r"
     say "  -> $(grep -v '^\s*$' "$work/logs/sample_$i.log" | tail -1 | cut -c1-200)"
@@ -207,9 +210,10 @@ if [[ ",$only," == *",bench,"* ]]; then
     [ -s "$work/bench_$n.json" ] || continue
     args=(--markdown)
     [ "$n" = cnn_ops ] && args=(--gpu "$gpu_desc" --commit "$commit_id")
-    timeout 60 python3 "$kit/bench/${n}_summary.py" "$work/bench_$n.json" "${args[@]}" > "$work/$n.md" 2> "$work/logs/${n}_summary.log"
+    { echo "Measured on $gpu_desc, kit commit $commit_id, $(date -u +%Y-%m-%d) (bench_$n.json)."; echo
+      timeout 60 python3 "$kit/bench/${n}_summary.py" "$work/bench_$n.json" "${args[@]}" 2> "$work/logs/${n}_summary.log"; } > "$work/$n.md"
     say "${n}_summary rc=$?"
-    grep -E '^(goal|f16:|f32:|TRUNCATED)' "$work/$n.md" | tee -a "$summary"
+    grep -E '^(goal|f16:|f32:)|TRUNCATED' "$work/$n.md" | tee -a "$summary"
   done
   pack
 fi

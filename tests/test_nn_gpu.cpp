@@ -89,11 +89,12 @@ void compare_step(void (*build)(Sequential&), const Shape& sample, bool mixed, d
 TEST(NnGpu, MlpStepMatchesCpuFp32) { compare_step(build_mlp, {20}, false, 1e-4, 1e-5); }
 // Mixed: the compared gradients (compute_gradients) are unscaled, so the loss-scaled path is
 // checked through the parameters. One step moves them by 1.5e-2 (MLP) and 5e-2 (CNN) of their
-// norm; 2e-4 lets through a train-step gradient error of about 1% (a GPU-vs-CPU f16 rounding
-// difference moves them by at most about 1e-5).
-TEST(NnGpu, MlpStepMatchesCpuMixedPrecision) { compare_step(build_mlp, {20}, true, 1e-2, 2e-4); }
+// norm; the whole effect of f16 on them (CPU mixed vs CPU fp32) is 4e-4 (MLP) and 3e-4 (CNN).
+// 6e-4 stays above that (a GPU rounding at a point the CPU does not cannot fail a correct
+// kernel) and catches a train-step gradient error of a few per cent.
+TEST(NnGpu, MlpStepMatchesCpuMixedPrecision) { compare_step(build_mlp, {20}, true, 1e-2, 6e-4); }
 TEST(NnGpu, CnnStepMatchesCpuFp32) { compare_step(build_cnn, {12, 12, 3}, false, 1e-4, 1e-5); }
-TEST(NnGpu, CnnStepMatchesCpuMixedPrecision) { compare_step(build_cnn, {12, 12, 3}, true, 2e-2, 2e-4); }
+TEST(NnGpu, CnnStepMatchesCpuMixedPrecision) { compare_step(build_cnn, {12, 12, 3}, true, 2e-2, 6e-4); }
 
 // ---------------------------------------------------------------------------------------------
 // Short fits on CUDA
