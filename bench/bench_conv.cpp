@@ -21,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/bench_device.h"
 #include "kernels/conv2d.h"
 #include "kernels/elementwise.h"
 #include "kernels/rng.h"
@@ -49,15 +50,7 @@ namespace {
 constexpr int kBatch = 128;
 constexpr std::size_t kRotateBytes = 192u << 20;  // what the rotating operand sets add up to at least
 
-// The device's L2 (H100 50 MB, H200 60 MB).
-std::size_t l2_bytes() {
-  static const std::size_t b = [] {
-    int v = 0;
-    return cudaDeviceGetAttribute(&v, cudaDevAttrL2CacheSize, 0) == cudaSuccess && v > 0 ? static_cast<std::size_t>(v)
-                                                                                        : std::size_t{60} << 20;
-  }();
-  return b;
-}
+using bench::l2_bytes;
 
 Conv2dShape layer(int i) {
   Conv2dShape sh;

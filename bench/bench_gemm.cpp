@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/bench_device.h"
 #include "kernels/elementwise.h"
 #include "kernels/gemm.h"
 #include "kernels/gemm_internal.h"
@@ -94,15 +95,7 @@ void fill_uniform(void* p, std::int64_t n, bool is_half, std::uint64_t seed) {
 
 // Operand sets rotated through per timed iteration: one when a set does not fit in L2, else
 // enough to add up to kRotateBytes (at most 64).
-// The device's L2 (H100 50 MB, H200 60 MB).
-std::size_t l2_bytes() {
-  static const std::size_t b = [] {
-    int v = 0;
-    return cudaDeviceGetAttribute(&v, cudaDevAttrL2CacheSize, 0) == cudaSuccess && v > 0 ? static_cast<std::size_t>(v)
-                                                                                        : std::size_t{60} << 20;
-  }();
-  return b;
-}
+using bench::l2_bytes;
 
 std::size_t rotation_sets(bool half, const Problem& pr) {
   const std::size_t es = half ? 2 : 4;
