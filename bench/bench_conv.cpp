@@ -48,9 +48,7 @@ namespace {
   } while (0)
 
 constexpr int kBatch = 128;
-constexpr std::size_t kRotateBytes = 192u << 20;  // what the rotating operand sets add up to at least
 
-using bench::l2_bytes;
 
 Conv2dShape layer(int i) {
   Conv2dShape sh;
@@ -153,11 +151,8 @@ void setup(Problem& P, int li, bool hp) {
   const Conv2dShape& sh = P.sh;
   P.xb = sh.x_elems() * P.esize, P.wb = sh.w_elems() * P.esize, P.yb = sh.y_elems() * P.esize;
   // One pass touches three of the six tensors (x, w, y / dy, w, dx / x, dy, dw): what could stay
-  // in L2 from one timed iteration to the next. Up to twice the L2 a good part of it still would.
-  const std::size_t pass_bytes = P.xb + P.wb + P.yb;
-  P.sets = pass_bytes >= 2 * l2_bytes()
-               ? 1
-               : static_cast<int>(std::min<std::size_t>(16, std::max<std::size_t>(2, (kRotateBytes + pass_bytes - 1) / pass_bytes)));
+  // in L2 from one timed iteration to the next.
+  P.sets = static_cast<int>(bench::rotating_sets(P.xb + P.wb + P.yb, 16));
   CK(cudaMalloc(&P.x, P.xb * P.sets));
   CK(cudaMalloc(&P.w, P.wb * P.sets));
   CK(cudaMalloc(&P.dy, P.yb * P.sets));

@@ -3,6 +3,7 @@
 
 #include <cuda_runtime_api.h>
 
+#include <algorithm>
 #include <cstddef>
 
 namespace tilenet::bench {
@@ -15,6 +16,19 @@ inline std::size_t l2_bytes() {
                                                                                         : std::size_t{60} << 20;
   }();
   return b;
+}
+
+// What the rotating copies of one case's operands add up to at least (almost 4x an H100's L2).
+constexpr std::size_t kRotateBytes = 192u << 20;
+
+// How many copies of an operand set (set_bytes) a benchmark case cycles through, one per timed
+// launch, so that a launch does not find its operands left in L2 by the one before: one when a
+// set is at least twice the L2 (little of it could survive), else enough copies to add up to
+// kRotateBytes, at least 2 and at most max_sets.
+inline std::size_t rotating_sets(std::size_t set_bytes, std::size_t max_sets) {
+  if (set_bytes >= 2 * l2_bytes()) return 1;
+  const std::size_t k = (kRotateBytes + set_bytes - 1) / std::max<std::size_t>(set_bytes, 1);
+  return std::min(max_sets, std::max<std::size_t>(2, k));
 }
 
 }  // namespace tilenet::bench

@@ -41,7 +41,6 @@ namespace {
 
 cudaStream_t g_stream = nullptr;
 cublasHandle_t g_blas = nullptr;
-constexpr std::size_t kRotateBytes = 160u << 20;  // what the rotating sets add up to at least
 
 struct Problem {
   int m, n, k;
@@ -93,15 +92,12 @@ void fill_uniform(void* p, std::int64_t n, bool is_half, std::uint64_t seed) {
   TILENET_CUDA_CHECK(cudaStreamSynchronize(g_stream));
 }
 
-// Operand sets rotated through per timed iteration: one when a set does not fit in L2, else
-// enough to add up to kRotateBytes (at most 64).
-using bench::l2_bytes;
-
+// Operand sets rotated through per timed iteration (bench::rotating_sets, at most 64).
 std::size_t rotation_sets(bool half, const Problem& pr) {
   const std::size_t es = half ? 2 : 4;
-  const std::size_t set_bytes = es * (static_cast<std::size_t>(pr.m) * pr.k + static_cast<std::size_t>(pr.k) * pr.n +
-                                      static_cast<std::size_t>(pr.m) * pr.n);
-  return set_bytes >= l2_bytes() ? 1 : std::min<std::size_t>(64, (kRotateBytes + set_bytes - 1) / set_bytes);
+  return bench::rotating_sets(es * (static_cast<std::size_t>(pr.m) * pr.k + static_cast<std::size_t>(pr.k) * pr.n +
+                                    static_cast<std::size_t>(pr.m) * pr.n),
+                              64);
 }
 
 Operands& operands(bool half, const Problem& pr) {

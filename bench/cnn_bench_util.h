@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/bench_device.h"
 #include "kernels/elementwise.h"
 #include "kernels/rng.h"
 #include "tensor/device.h"
@@ -31,7 +32,6 @@ namespace tilenet::bench {
 
 inline cudaStream_t g_stream = nullptr;
 inline double g_copy_gbps = 0.0;
-constexpr std::size_t kRotateBytes = 192u << 20;  // > 3x the 50 MB L2 of an H100
 
 enum class Dt { f32, f16 };
 inline const char* dt_name(Dt d) { return d == Dt::f32 ? "f32" : "f16"; }
@@ -62,13 +62,13 @@ inline void fill(void* p, std::int64_t n, Dt d, float lo, float hi, std::uint64_
   TILENET_CUDA_CHECK(cudaStreamSynchronize(g_stream));
 }
 
-// K sets of operand buffers (sizes in bytes), K chosen so the sets together exceed kRotateBytes.
+// K sets of operand buffers (sizes in bytes), K from rotating_sets (bench/bench_device.h).
 struct Sets {
   std::vector<std::vector<std::unique_ptr<DevMem>>> sets;
   explicit Sets(const std::vector<std::size_t>& sizes) {
     std::size_t per = 0;
     for (auto b : sizes) per += b;
-    const std::size_t k = std::max<std::size_t>(1, (kRotateBytes + per - 1) / per);
+    const std::size_t k = rotating_sets(per, 64);
     sets.resize(k);
     for (auto& s : sets)
       for (auto b : sizes) s.push_back(std::make_unique<DevMem>(b));

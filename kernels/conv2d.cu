@@ -196,7 +196,7 @@ void backward_filter_t(const Conv2dShape& sh, const T* x, const T* dy, TW* dw, b
   p.gemm_m = sh.k;
   p.gemm_n = static_cast<int>(gn);
   p.gemm_k = static_cast<int>(gk);
-  p.split_stride = round_up(gm * gn, 4LL);  // k * r * s * c can pass 2^31 with padded spans
+  p.split_stride = conv::wgrad_split_stride(gm, gn);
   p.pair_store = hp ? gn % 2 == 0 : gn % 4 == 0;
   const int bk = tile_shape(hp, ch.tile).bk;
   const int kt = static_cast<int>(ceil_div<long long>(gk, bk));

@@ -29,16 +29,16 @@ struct Conv2dShape {
   int stride_h = 1, stride_w = 1;
   int dilation_h = 1, dilation_w = 1;
 
-  // Output extents; 0 when the (dilated) filter does not fit the padded input (or the stride is
-  // not positive).
-  int p() const {
-    const int span = h + pad_top + pad_bottom - dilation_h * (r - 1) - 1;
-    return span < 0 || stride_h < 1 ? 0 : span / stride_h + 1;
+  // One output extent, in 64 bits (no overflow for any int inputs); 0 when the (dilated) window
+  // does not fit the padded input or the stride is not positive.
+  static std::int64_t out_extent(std::int64_t in, std::int64_t pad0, std::int64_t pad1, std::int64_t dil,
+                                 std::int64_t win, std::int64_t stride) {
+    const std::int64_t span = in + pad0 + pad1 - dil * (win - 1) - 1;
+    return span < 0 || stride < 1 ? 0 : span / stride + 1;
   }
-  int q() const {
-    const int span = w + pad_left + pad_right - dilation_w * (s - 1) - 1;
-    return span < 0 || stride_w < 1 ? 0 : span / stride_w + 1;
-  }
+  // Output extents (check_conv2d_shape keeps them within int).
+  int p() const { return static_cast<int>(out_extent(h, pad_top, pad_bottom, dilation_h, r, stride_h)); }
+  int q() const { return static_cast<int>(out_extent(w, pad_left, pad_right, dilation_w, s, stride_w)); }
   std::int64_t gemm_m() const { return static_cast<std::int64_t>(n) * p() * q(); }
   std::int64_t gemm_n() const { return k; }
   std::int64_t gemm_k() const { return static_cast<std::int64_t>(r) * s * c; }

@@ -230,7 +230,7 @@ std::size_t igemm_workspace(const Conv2dShape& sh, Pass pass, bool hp, const Mod
       long long gm, gn, gk;
       plan_dims(sh, pass, md, gm, gn, gk);
       const Choice ch = choose(sh, pass, hp, md, algo);
-      return align256(static_cast<std::size_t>(ch.splits) * round_up(gm * gn, 4LL) * 4);
+      return align256(static_cast<std::size_t>(ch.splits) * wgrad_split_stride(gm, gn) * 4);
     }
   }
   return 0;

@@ -45,6 +45,10 @@ Modes loader_modes(const Conv2dShape& sh, Pass pass, bool hp, const void* a_ptr,
 
 // The GEMM extents the chooser plans with (dgrad: the largest phase).
 void plan_dims(const Conv2dShape& sh, Pass pass, const Modes& md, long long& gm, long long& gn, long long& gk);
+// Backward-filter split-K: floats between one split's fp32 partial dw and the next (a gm x gn
+// block, rounded up to 16 bytes). The workspace size and the launch both use it. 64-bit: k * r *
+// s * c can pass 2^31 with padded spans.
+inline long long wgrad_split_stride(long long gm, long long gn) { return round_up(gm * gn, 4LL); }
 
 // Backward-data with a tiny c (conv1: c = 3) as a dense GEMM plus a gather (conv2d.cu).
 bool tiny_c_dgrad(const Conv2dShape& sh, const Modes& md, Conv2dAlgo algo);

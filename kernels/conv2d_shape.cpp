@@ -9,15 +9,6 @@
 
 namespace tilenet::kernels {
 
-namespace {
-// An output extent in 64 bits (str() runs on shapes too large for p()/q()'s int arithmetic).
-std::int64_t out_extent(std::int64_t in, std::int64_t pad0, std::int64_t pad1, std::int64_t dil, std::int64_t win,
-                        std::int64_t stride) {
-  const std::int64_t span = in + pad0 + pad1 - dil * (win - 1) - 1;
-  return span < 0 || stride < 1 ? 0 : span / stride + 1;
-}
-}  // namespace
-
 std::string Conv2dShape::str() const {
   std::ostringstream os;
   os << "x(" << n << "," << h << "," << w << "," << c << ") w(" << k << "," << r << "," << s << "," << c

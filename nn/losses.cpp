@@ -140,10 +140,10 @@ void check_operands(const char* who, const Tensor& pred, bool labels, const Tens
 void compute_loss(const Loss& loss, const Tensor& pred, bool pred_is_logits, const Tensor& target, Tensor& losses,
                   Tensor& dpred, float grad_scale, const Tensor& loss_scale) {
   // The kernels take raw pointers: a tensor on another device would be a fault, not an error.
+  TILENET_CHECK(losses.defined(), ValueError, "loss: the losses tensor is undefined");
   check_same_device(pred, target, "loss");
   check_same_device(pred, losses, "loss");
   if (dpred.defined()) check_same_device(pred, dpred, "loss");
-  TILENET_CHECK(losses.defined(), ValueError, "loss: the losses tensor is undefined");
   check_operands("loss", pred, loss.sparse(), target, losses, &dpred);
   const std::int64_t rows = pred.dim(0), cols = pred.numel() / std::max<std::int64_t>(rows, 1);
   const bool grads = dpred.defined();

@@ -8,6 +8,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "tensor/device_scope.h"
 #include "tensor/error.h"
 
 namespace tilenet::memory {
@@ -39,25 +40,7 @@ struct Block {
   std::size_t requested;  // what the live allocation asked for (0 while the block is cached)
 };
 
-// Makes `device` current for a scope and restores the previous device after; used around the
-// driver calls that act on the current device (cudaMalloc, cudaFree, cudaDeviceSynchronize).
-class DeviceScope {
- public:
-  explicit DeviceScope(int device) {
-    check_cuda(cudaGetDevice(&previous_), "cudaGetDevice", __FILE__, __LINE__);
-    if (previous_ != device) check_cuda(cudaSetDevice(device), "cudaSetDevice", __FILE__, __LINE__);
-  }
-  ~DeviceScope() {
-    int current = previous_;
-    if (cudaGetDevice(&current) != cudaSuccess || (current != previous_ && cudaSetDevice(previous_) != cudaSuccess))
-      (void)cudaGetLastError();  // a destructor must not throw; a sticky error resurfaces at the next call
-  }
-  DeviceScope(const DeviceScope&) = delete;
-  DeviceScope& operator=(const DeviceScope&) = delete;
-
- private:
-  int previous_ = 0;
-};
+using detail::DeviceScope;
 
 // Free blocks ordered by (device, stream, size, address) for best-fit lookup.
 using FreeKey = std::tuple<int, std::uintptr_t, std::size_t, std::uintptr_t>;

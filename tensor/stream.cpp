@@ -4,6 +4,7 @@
 #include <mutex>
 
 #include "tensor/device.h"
+#include "tensor/device_scope.h"
 #include "tensor/error.h"
 
 namespace tilenet::cuda {
@@ -16,11 +17,8 @@ cudaStream_t default_stream(int device) {
   static std::mutex mu;
   std::lock_guard<std::mutex> lock(mu);
   if (!streams[device]) {
-    int prev = 0;
-    TILENET_CUDA_CHECK(cudaGetDevice(&prev));
-    TILENET_CUDA_CHECK(cudaSetDevice(device));
+    detail::DeviceScope on_device(device);  // the previous device is current again also after a throw
     TILENET_CUDA_CHECK(cudaStreamCreateWithFlags(&streams[device], cudaStreamNonBlocking));
-    TILENET_CUDA_CHECK(cudaSetDevice(prev));
   }
   return streams[device];
 }

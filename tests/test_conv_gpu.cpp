@@ -121,6 +121,19 @@ Tol tol_for(bool half_out, double reduction) {
   return {2e-6 * std::sqrt(reduction) * std::sqrt(reduction / 16 + 1) + 1e-5, 1e-4};
 }
 
+// Runs check(algo) for every algorithm; one that throws is reported and the others still run.
+template <typename F>
+void for_each_algorithm(F&& check) {
+  for (Conv2dAlgo algo : kernels::conv2d_algos()) {
+    SCOPED_TRACE(kernels::conv2d_algo_name(algo));
+    try {
+      check(algo);
+    } catch (const std::exception& e) {
+      ADD_FAILURE() << kernels::conv2d_algo_name(algo) << " threw: " << e.what();
+    }
+  }
+}
+
 class Conv2dGpu : public ::testing::TestWithParam<Case> {
  protected:
   void SetUp() override {
@@ -160,9 +173,7 @@ class Conv2dGpu : public ::testing::TestWithParam<Case> {
     Dev<T> dwT(sh.w_elems(), off);
     cudaStream_t st = cuda::current_stream();
 
-    for (Conv2dAlgo algo : kernels::conv2d_algos()) {
-      SCOPED_TRACE(kernels::conv2d_algo_name(algo));
-      try {
+    for_each_algorithm([&](Conv2dAlgo algo) {
       // forward with bias + ReLU
       {
         const std::size_t bytes = kernels::conv2d_workspace_bytes(sh, Conv2dPass::forward, hp, algo);
@@ -200,10 +211,7 @@ class Conv2dGpu : public ::testing::TestWithParam<Case> {
           EXPECT_TRUE(test::all_close(dwT.get(), dw_ref_over, th.atol, th.rtol)) << "backward filter (f16 dw)";
         }
       }
-      } catch (const std::exception& e) {  // report and go on with the next algorithm
-        ADD_FAILURE() << kernels::conv2d_algo_name(algo) << " threw: " << e.what();
-      }
-    }
+    });
   }
 };
 
@@ -231,27 +239,22 @@ void check_relu_keeps_nan_bias() {
   Dev<float> db(bias, 0);
   const std::vector<T> seven = convert<T>(std::vector<float>(sh.y_elems(), 7.0f));
   cudaStream_t st = cuda::current_stream();
-  for (Conv2dAlgo algo : kernels::conv2d_algos()) {
-    SCOPED_TRACE(kernels::conv2d_algo_name(algo));
-    try {
-      const std::size_t bytes = kernels::conv2d_workspace_bytes(sh, Conv2dPass::forward, hp, algo);
-      DeviceBuffer ws(bytes, 0, st);
-      y.put(seven);
-      kernels::conv2d_forward(sh, dx.ptr, dw.ptr, db.ptr, y.ptr, Activation::relu, ws.data(), bytes, st, algo);
-      const std::vector<float> got = y.get();
-      std::int64_t nans = 0, finite_in_nan_channel = 0;
-      for (std::size_t i = 0; i < got.size(); ++i) {
-        nans += std::isnan(got[i]);
-        finite_in_nan_channel += static_cast<int>(i % sh.k) == kNanChannel && !std::isnan(got[i]);
-      }
-      EXPECT_EQ(finite_in_nan_channel, 0) << "elements of the NaN-bias channel that are not NaN";
-      EXPECT_EQ(nans, static_cast<std::int64_t>(sh.y_elems() / sh.k));
-      const Tol t = tol_for(hp, static_cast<double>(sh.gemm_k()));
-      EXPECT_TRUE(test::all_close(got, floats(y_ref), t.atol, t.rtol));
-    } catch (const std::exception& e) {  // report and go on with the next algorithm
-      ADD_FAILURE() << kernels::conv2d_algo_name(algo) << " threw: " << e.what();
+  for_each_algorithm([&](Conv2dAlgo algo) {
+    const std::size_t bytes = kernels::conv2d_workspace_bytes(sh, Conv2dPass::forward, hp, algo);
+    DeviceBuffer ws(bytes, 0, st);
+    y.put(seven);
+    kernels::conv2d_forward(sh, dx.ptr, dw.ptr, db.ptr, y.ptr, Activation::relu, ws.data(), bytes, st, algo);
+    const std::vector<float> got = y.get();
+    std::int64_t nans = 0, finite_in_nan_channel = 0;
+    for (std::size_t i = 0; i < got.size(); ++i) {
+      nans += std::isnan(got[i]);
+      finite_in_nan_channel += static_cast<int>(i % sh.k) == kNanChannel && !std::isnan(got[i]);
     }
-  }
+    EXPECT_EQ(finite_in_nan_channel, 0) << "elements of the NaN-bias channel that are not NaN";
+    EXPECT_EQ(nans, static_cast<std::int64_t>(sh.y_elems() / sh.k));
+    const Tol t = tol_for(hp, static_cast<double>(sh.gemm_k()));
+    EXPECT_TRUE(test::all_close(got, floats(y_ref), t.atol, t.rtol));
+  });
 }
 
 TEST(Conv2dGpuRelu, NaNBiasPassesF32) {

@@ -271,7 +271,7 @@ int run(int argc, char** argv) {
   if (flags.given("classes") && o.classes < 1)
     throw samples::FlagError("--classes must be >= 1, got " + std::to_string(o.classes) +
                              " (leave it out for the default: 1000 synthetic, 10 with --data)");
-  if (!(o.momentum >= 0 && o.momentum <= 1)) {  // SGD's own range, checked before any data is loaded
+  if (o.optimizer == "sgd" && !(o.momentum >= 0 && o.momentum <= 1)) {  // SGD's range, before any data is loaded
     std::ostringstream msg;
     msg << "--momentum must be in [0, 1], got " << o.momentum;
     throw samples::FlagError(msg.str());
