@@ -44,7 +44,7 @@ struct MmaLayout {
 
 template <class C, bool TA, bool TB>
 __global__ void __launch_bounds__(C::kThreads) gemm_mma_sync_kernel(GemmArgs g, int tiles_m, int tiles_n) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+#if defined(TILENET_EMU) || (defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800)  // TILENET_EMU: tests/emu
   using L = MmaLayout<C, TA, TB>;
   using OpA = typename L::OpA;
   using OpB = typename L::OpB;

@@ -50,7 +50,7 @@ struct WmmaLayout {
 
 template <class C, bool TA, bool TB>
 __global__ void __launch_bounds__(C::kThreads) gemm_wmma_kernel(GemmArgs g) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 700
+#if defined(TILENET_EMU) || (defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 700)  // TILENET_EMU: tests/emu
   using L = WmmaLayout<C, TA, TB>;
   using OpA = typename L::OpA;
   using OpB = typename L::OpB;

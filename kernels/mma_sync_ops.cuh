@@ -2,7 +2,8 @@
 // the fp16 implicit-GEMM convolution: 16-byte cp.async (L2-only or through L1, zero-filling past
 // the bytes it is told to read), its commit/wait, ldmatrix.x4 (.trans for operands stored
 // MN-major) and mma.sync.m16n8k16 with fp32 accumulation. Below sm_80 the copy is synchronous and
-// the fragment instructions trap (their launchers refuse such devices).
+// the fragment instructions trap (their launchers refuse such devices). TILENET_EMU: the CPU
+// emulator's versions (tests/emu/cuda_emu.h), for the emulation tests only.
 #pragma once
 
 #include <cuda_fp16.h>
@@ -18,7 +19,9 @@ __device__ __forceinline__ unsigned smem_addr(const void* p) {
 // threads, e.g. overlapping convolution windows), else L2 only (.cg).
 template <bool kL1 = false>
 __device__ __forceinline__ void cp_async_16(void* smem, const void* gmem, int src_bytes) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+#if defined(TILENET_EMU)
+  ::tilenet_emu::cp_async(smem, gmem, 16, src_bytes);
+#elif defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
   if constexpr (kL1)
     asm volatile("cp.async.ca.shared.global [%0], [%1], 16, %2;\n" ::"r"(smem_addr(smem)), "l"(gmem), "r"(src_bytes));
   else
@@ -36,20 +39,26 @@ __device__ __forceinline__ void cp_async_16(void* smem, const void* gmem, int sr
 #endif
 }
 __device__ __forceinline__ void cp_async_commit() {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+#if defined(TILENET_EMU)
+  ::tilenet_emu::cp_async_commit();
+#elif defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
   asm volatile("cp.async.commit_group;\n" ::);
 #endif
 }
 template <int N>
 __device__ __forceinline__ void cp_async_wait() {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+#if defined(TILENET_EMU)
+  ::tilenet_emu::cp_async_wait(N);
+#elif defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
   asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
 #endif
 }
 
 template <bool kTrans>
 __device__ __forceinline__ void ldmatrix_x4(unsigned (&r)[4], const void* smem) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 750
+#if defined(TILENET_EMU)
+  ::tilenet_emu::ldmatrix_x4(r, smem, kTrans);
+#elif defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 750
   if constexpr (kTrans)
     asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
                  : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
@@ -66,7 +75,9 @@ __device__ __forceinline__ void ldmatrix_x4(unsigned (&r)[4], const void* smem) 
 
 // D(16x8, f32) += A(16x16, f16, row) * B(16x8, f16, col).
 __device__ __forceinline__ void mma_16816(float (&d)[4], const unsigned (&a)[4], unsigned b0, unsigned b1) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+#if defined(TILENET_EMU)
+  ::tilenet_emu::mma_16816(d, a, b0, b1);
+#elif defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
   asm volatile(
       "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
       "{%0,%1,%2,%3};\n"
