@@ -69,29 +69,9 @@ T* dynamic_smem() {
   return static_cast<T*>(dynamic_smem_base());
 }
 
-template <typename... P>
-struct Launcher {
-  void (*fn)(P...);
-  LaunchConfig cfg;
-  template <typename... A>
-  void operator()(A&&... args) const {
-    // Arguments are converted to the parameter types once, as the runtime marshals them; each
-    // thread then receives its own copies.
-    auto params = std::make_shared<std::tuple<std::decay_t<P>...>>(std::forward<A>(args)...);
-    auto* f = fn;
-    submit(cfg, [f, params] { std::apply(f, *params); });
-  }
-};
-
-template <typename... P>
-Launcher<P...> launch(void (*fn)(P...), dim3 grid, dim3 block, std::size_t smem = 0, cudaStream_t stream = nullptr) {
-  return Launcher<P...>{fn, LaunchConfig{reinterpret_cast<const void*>(fn), grid, block, smem, stream}};
-}
-
-// A launch whose kernel is named without template arguments (they may be deduced from the
-// arguments): `call` invokes it; its address is unknown, so the >48 KB opt-in is not checked.
+// `call` runs the kernel with the launch's arguments (each thread gets its own copies of them).
 template <typename Call>
-struct DeducedLauncher {
+struct Launcher {
   Call call;
   LaunchConfig cfg;
   template <typename... A>
@@ -101,10 +81,19 @@ struct DeducedLauncher {
     submit(cfg, [c, params] { std::apply(c, *params); });
   }
 };
+
+// A kernel named with its template arguments: its address is known, so the >48 KB dynamic
+// shared-memory opt-in is checked.
+template <typename... P>
+Launcher<void (*)(P...)> launch(void (*fn)(P...), dim3 grid, dim3 block, std::size_t smem = 0,
+                                cudaStream_t stream = nullptr) {
+  return {fn, LaunchConfig{reinterpret_cast<const void*>(fn), grid, block, smem, stream}};
+}
+// A kernel named without template arguments (they may be deduced from the arguments, as <<<>>>
+// allows): `call` forwards to it; its address is unknown, so the opt-in is not checked.
 template <typename Call>
-DeducedLauncher<Call> launch_deduced(Call call, dim3 grid, dim3 block, std::size_t smem = 0,
-                                     cudaStream_t stream = nullptr) {
-  return DeducedLauncher<Call>{call, LaunchConfig{nullptr, grid, block, smem, stream}};
+Launcher<Call> launch_deduced(Call call, dim3 grid, dim3 block, std::size_t smem = 0, cudaStream_t stream = nullptr) {
+  return {call, LaunchConfig{nullptr, grid, block, smem, stream}};
 }
 
 // ---- synchronisation and warp collectives ------------------------------------------------------
@@ -197,42 +186,38 @@ template <typename T>
 T __ldg(const T* p) {
   return *p;
 }
-// One OS thread runs every CUDA thread: plain read-modify-write is atomic here.
+// One OS thread runs every CUDA thread: a plain read-modify-write is atomic here.
+namespace tilenet_emu {
+template <typename T, typename F>
+T atomic_update(T* p, F next) {
+  const T old = *p;
+  *p = next(old);
+  return old;
+}
+}  // namespace tilenet_emu
 template <typename T>
 T atomicAdd(T* p, T v) {
-  const T old = *p;
-  *p = old + v;
-  return old;
+  return tilenet_emu::atomic_update(p, [v](T o) { return o + v; });
 }
 template <typename T>
 T atomicMax(T* p, T v) {
-  const T old = *p;
-  *p = old < v ? v : old;
-  return old;
+  return tilenet_emu::atomic_update(p, [v](T o) { return o < v ? v : o; });
 }
 template <typename T>
 T atomicMin(T* p, T v) {
-  const T old = *p;
-  *p = v < old ? v : old;
-  return old;
+  return tilenet_emu::atomic_update(p, [v](T o) { return v < o ? v : o; });
 }
 template <typename T>
 T atomicOr(T* p, T v) {
-  const T old = *p;
-  *p = old | v;
-  return old;
+  return tilenet_emu::atomic_update(p, [v](T o) { return o | v; });
 }
 template <typename T>
 T atomicExch(T* p, T v) {
-  const T old = *p;
-  *p = v;
-  return old;
+  return tilenet_emu::atomic_update(p, [v](T) { return v; });
 }
 template <typename T>
 T atomicCAS(T* p, T cmp, T v) {
-  const T old = *p;
-  if (old == cmp) *p = v;
-  return old;
+  return tilenet_emu::atomic_update(p, [cmp, v](T o) { return o == cmp ? v : o; });
 }
 
 // CUDA's integer min/max overloads accept mixed argument types.

@@ -131,23 +131,19 @@ struct Block {
   int barrier_count = 0;  // predicates counted at the last __syncthreads release
 };
 
-// Stacks are allocated once (mmap, a guard page below each) and reused by every launch.
+// Stacks for up to 1024 threads, mapped once (a guard page below each) and reused by every block.
 struct StackPool {
+  static constexpr std::size_t kGuard = 4096, kEach = kStackBytes + kGuard, kMax = 1024;
   unsigned char* base = nullptr;
-  std::size_t count = 0;
   unsigned char* get(std::size_t i) {
-    if (i >= count) {
-      const std::size_t want = 1024, each = kStackBytes + 4096;
-      if (base == nullptr) {
-        void* p = mmap(nullptr, want * each, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-        if (p == MAP_FAILED) throw std::runtime_error("emu: cannot map thread stacks");
-        base = static_cast<unsigned char*>(p);
-        for (std::size_t k = 0; k < want; ++k) mprotect(base + k * each, 4096, PROT_NONE);
-        count = want;
-      }
-      if (i >= count) throw std::runtime_error("emu: more than 1024 threads in a block");
+    if (i >= kMax) throw std::runtime_error("emu: more than 1024 threads in a block");
+    if (base == nullptr) {
+      void* p = mmap(nullptr, kMax * kEach, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+      if (p == MAP_FAILED) throw std::runtime_error("emu: cannot map thread stacks");
+      base = static_cast<unsigned char*>(p);
+      for (std::size_t k = 0; k < kMax; ++k) mprotect(base + k * kEach, kGuard, PROT_NONE);
     }
-    return base + i * (kStackBytes + 4096) + 4096;
+    return base + i * kEach + kGuard;
   }
 };
 
@@ -320,13 +316,9 @@ cudaError_t check_config(const LaunchConfig& c) {
 
 }  // namespace
 
+// Runs every block of a launch submit() has checked.
 void run_grid(const LaunchConfig& cfg, const std::function<void()>& body) {
   if (g_block != nullptr) throw std::runtime_error("emu: a kernel launched from inside a kernel");
-  const cudaError_t err = check_config(cfg);
-  if (err != cudaSuccess) {
-    g_last_error = err;
-    return;
-  }
   const int nthreads = static_cast<int>(cfg.block.x * cfg.block.y * cfg.block.z);
   Block b;
   b.threads.resize(static_cast<std::size_t>(nthreads));

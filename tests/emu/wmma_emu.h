@@ -37,11 +37,12 @@ template <>
 inline __half from_f<__half>(float v) {
   return tilenet_emu::from_bits<__half>(tilenet_emu::float_to_half_bits(v));
 }
-// (row, col) of element i of this lane in the logical 16x16 tile.
-inline void coord(int i, int& r, int& c) {
-  const int e = tilenet_emu::lane_id() * 8 + i;
-  r = e / 16;
-  c = e % 16;
+// Element i of this lane's fragment in the 16x16 tile at p (leading dimension ldm), row-major or
+// column-major.
+template <typename T>
+T& element(T* p, unsigned ldm, int i, bool by_rows) {
+  const int e = tilenet_emu::lane_id() * 8 + i, r = e / 16, c = e % 16;
+  return by_rows ? p[r * ldm + c] : p[c * ldm + r];
 }
 }  // namespace emu_detail
 
@@ -55,29 +56,17 @@ template <typename Use, typename T, typename L>
 void load_matrix_sync(fragment<Use, 16, 16, 16, T, L>& f, const T* p, unsigned ldm) {
   static_assert(!std::is_same<Use, accumulator>::value, "accumulator loads take a layout_t");
   emu_detail::check_tile(p, ldm, sizeof(T), "wmma::load_matrix_sync");
-  for (int i = 0; i < 8; ++i) {
-    int r, c;
-    emu_detail::coord(i, r, c);
-    f.x[i] = std::is_same<L, row_major>::value ? p[r * ldm + c] : p[c * ldm + r];
-  }
+  for (int i = 0; i < 8; ++i) f.x[i] = emu_detail::element(p, ldm, i, std::is_same<L, row_major>::value);
 }
 template <typename T>
 void load_matrix_sync(fragment<accumulator, 16, 16, 16, T>& f, const T* p, unsigned ldm, layout_t layout) {
   emu_detail::check_tile(p, ldm, sizeof(T), "wmma::load_matrix_sync");
-  for (int i = 0; i < 8; ++i) {
-    int r, c;
-    emu_detail::coord(i, r, c);
-    f.x[i] = layout == mem_row_major ? p[r * ldm + c] : p[c * ldm + r];
-  }
+  for (int i = 0; i < 8; ++i) f.x[i] = emu_detail::element(p, ldm, i, layout == mem_row_major);
 }
 template <typename T>
 void store_matrix_sync(T* p, const fragment<accumulator, 16, 16, 16, T>& f, unsigned ldm, layout_t layout) {
   emu_detail::check_tile(p, ldm, sizeof(T), "wmma::store_matrix_sync");
-  for (int i = 0; i < 8; ++i) {
-    int r, c;
-    emu_detail::coord(i, r, c);
-    (layout == mem_row_major ? p[r * ldm + c] : p[c * ldm + r]) = f.x[i];
-  }
+  for (int i = 0; i < 8; ++i) emu_detail::element(p, ldm, i, layout == mem_row_major) = f.x[i];
 }
 template <typename LA, typename LB, typename TC>
 void mma_sync(fragment<accumulator, 16, 16, 16, TC>& d, const fragment<matrix_a, 16, 16, 16, __half, LA>& a,
