@@ -11,7 +11,8 @@
 //   0  128x128x32, 8 warps of 64x32, 4 stages: 126-164 regs, 0 spills, 74 KB
 //   1  64x64x32,   4 warps of 32x32, 4 stages:  93-126 regs, 0 spills, 38 KB  (small problems)
 //   2  128x256x32, 8 warps of 64x64, 3 stages: 230-248 regs, 0 spills, 79.5 KB
-// Measured: not yet run on a GPU. SASS mix (HMMA, LDSM, LDGSTS): from
+// Measured: not yet run on a GPU; correct on the CPU emulator (tests/emu: every configuration,
+// transpose and epilogue of the GEMM tests, 2026-11-23). SASS mix (HMMA, LDSM, LDGSTS): from
 // bench/sass_summary.py (cuobjdump; the GPU kit's bench step writes sass.md); not read yet: the
 // development machine has no disassembler.
 #include "kernels/gemm_fp16_tile.cuh"

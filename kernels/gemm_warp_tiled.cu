@@ -12,7 +12,8 @@
 //   1  128x128x16, warp 64x32, 256 threads, 8x8/thread:  128 regs, 0 spills, 33.0 KB
 //   2  128x256x8,  warp 64x64, 256 threads, 8x16/thread: 254 regs, 0 spills, 24.5 KB
 //   3  64x64x8,    warp 32x32, 128 threads, 4x8/thread:  109 regs, 0 spills,  8.5 KB (small problems)
-// Measured: not yet run on a GPU. SASS mix (LDS.128, FFMA share, no LDL/STL): from
+// Measured: not yet run on a GPU; correct on the CPU emulator (tests/emu: every configuration,
+// transpose and epilogue of the GEMM tests, 2026-11-23). SASS mix (LDS.128, FFMA share, no LDL/STL): from
 // bench/sass_summary.py (cuobjdump; the GPU kit's bench step writes sass.md); not read yet: the
 // development machine has no disassembler.
 #include "kernels/gemm_fp32_tile.cuh"

@@ -2,6 +2,7 @@
 // scale-d true (accumulate into d; zero d first), transposes as immediates (0: K-major, 1: MN-major).
 // TA/TB here are those immediates, not GemmArgs::ta/tb: a row-major k x n B (tb false) is MN-major.
 // The operand lists are long and regular; they were written out by a short script, not by hand.
+// TILENET_EMU: the CPU emulator's wgmma (tests/emu/hopper_emu.cpp), for the emulation tests only.
 #pragma once
 
 #include <cstdint>
@@ -11,6 +12,9 @@ namespace tilenet::kernels::gemm_detail {
 // D(64x256, f32) += A(64x16, f16, smem desc) * B(16x256, f16, smem desc); 128 accumulators per thread.
 template <int TA, int TB>
 __device__ __forceinline__ void wgmma_m64n256k16(float (&d)[128], std::uint64_t da, std::uint64_t db) {
+#if defined(TILENET_EMU)
+  ::tilenet_emu::wgmma(d, 256, da, db, TA, TB);
+#else
   asm volatile(
       "{\n"
       ".reg .pred p;\n"
@@ -43,11 +47,15 @@ __device__ __forceinline__ void wgmma_m64n256k16(float (&d)[128], std::uint64_t 
         "+f"(d[112]), "+f"(d[113]), "+f"(d[114]), "+f"(d[115]), "+f"(d[116]), "+f"(d[117]), "+f"(d[118]), "+f"(d[119]),
         "+f"(d[120]), "+f"(d[121]), "+f"(d[122]), "+f"(d[123]), "+f"(d[124]), "+f"(d[125]), "+f"(d[126]), "+f"(d[127])
       : "l"(da), "l"(db), "n"(TA), "n"(TB), "r"(1));
+#endif
 }
 
 // D(64x128, f32) += A(64x16, f16, smem desc) * B(16x128, f16, smem desc); 64 accumulators per thread.
 template <int TA, int TB>
 __device__ __forceinline__ void wgmma_m64n128k16(float (&d)[64], std::uint64_t da, std::uint64_t db) {
+#if defined(TILENET_EMU)
+  ::tilenet_emu::wgmma(d, 128, da, db, TA, TB);
+#else
   asm volatile(
       "{\n"
       ".reg .pred p;\n"
@@ -68,6 +76,7 @@ __device__ __forceinline__ void wgmma_m64n128k16(float (&d)[64], std::uint64_t d
         "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]),
         "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63])
       : "l"(da), "l"(db), "n"(TA), "n"(TB), "r"(1));
+#endif
 }
 
 }  // namespace tilenet::kernels::gemm_detail

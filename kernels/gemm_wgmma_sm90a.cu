@@ -20,6 +20,12 @@
 // Measured: not yet run on a GPU; wgmma_self_check() / GemmGpu.WgmmaSelfCheck name the first
 // wrong element of each transpose if a descriptor or fragment layout is off, and GemmAlgo::Auto
 // takes this path only once that check has passed on the device (kernels/gemm_wgmma_gate.h).
+// On the CPU emulator (tests/emu/hopper_emu.cpp models the mbarrier phases, TMA with 128-byte
+// swizzle and zero fill, and wgmma's descriptors and accumulator layout from the PTX ISA), both
+// configurations, all transposes, ragged and batched shapes pass the GEMM tests (2026-11-23), and
+// planted bugs (wrong SBO, wrong transpose bit, a slice released before its wgmma retired, the
+// producer's wrong phase parity) fail them. The emulator shares this file's reading of the ISA, so
+// a GPU run is still the proof.
 // SASS mix (HGMMA, UTMALDG, no LDL/STL): from bench/sass_summary.py (cuobjdump; the GPU kit's
 // bench step writes sass.md); not read yet: the development machine has no disassembler.
 #include <cuda.h>  // CUtensorMap and its enums only (no libcuda link)
@@ -52,17 +58,38 @@ struct WgCfg {
 using Cfg0 = WgCfg<256, 4>;
 using Cfg1 = WgCfg<128, 6>;
 
-// ---- device helpers ---------------------------------------------------------------------------
+// ---- device helpers (TILENET_EMU: the CPU emulator's versions, tests/emu/hopper_emu.cpp) ---------
 __device__ __forceinline__ void mbar_init(std::uint64_t* bar, unsigned count) {
+#if defined(TILENET_EMU)
+  ::tilenet_emu::mbar_init(bar, count);
+#else
   asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(smem_addr(bar)), "r"(count));
+#endif
+}
+// Makes the initialised barriers visible to the async proxy (TMA) before any copy names them.
+__device__ __forceinline__ void fence_mbarrier_init() {
+#if !defined(TILENET_EMU)
+  asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
+#endif
 }
 __device__ __forceinline__ void mbar_expect_tx(std::uint64_t* bar, unsigned bytes) {
+#if defined(TILENET_EMU)
+  ::tilenet_emu::mbar_arrive(bar, bytes);
+#else
   asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(smem_addr(bar)), "r"(bytes) : "memory");
+#endif
 }
 __device__ __forceinline__ void mbar_arrive(std::uint64_t* bar) {
+#if defined(TILENET_EMU)
+  ::tilenet_emu::mbar_arrive(bar, 0);
+#else
   asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" ::"r"(smem_addr(bar)) : "memory");
+#endif
 }
 __device__ __forceinline__ bool mbar_try_wait(std::uint64_t* bar, unsigned parity) {
+#if defined(TILENET_EMU)
+  return ::tilenet_emu::mbar_try_wait(bar, parity);
+#else
   unsigned ok;
   asm volatile(
       "{\n.reg .pred p;\nmbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\nselp.u32 %0, 1, 0, p;\n}\n"
@@ -70,6 +97,7 @@ __device__ __forceinline__ bool mbar_try_wait(std::uint64_t* bar, unsigned parit
       : "r"(smem_addr(bar)), "r"(parity)
       : "memory");
   return ok != 0;
+#endif
 }
 __device__ __forceinline__ void mbar_wait(std::uint64_t* bar, unsigned parity) {
   while (!mbar_try_wait(bar, parity)) {
@@ -77,23 +105,53 @@ __device__ __forceinline__ void mbar_wait(std::uint64_t* bar, unsigned parity) {
 }
 __device__ __forceinline__ void tma_load_3d(void* dst, const CUtensorMap* map, std::uint64_t* bar, int c0, int c1,
                                             int c2) {
+#if defined(TILENET_EMU)
+  const int coords[3] = {c0, c1, c2};
+  ::tilenet_emu::tma_load(dst, map, bar, coords, 3);
+#else
   asm volatile(
       "cp.async.bulk.tensor.3d.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1, {%3, %4, %5}], [%2];\n" ::
           "r"(smem_addr(dst)),
       "l"(reinterpret_cast<std::uint64_t>(map)), "r"(smem_addr(bar)), "r"(c0), "r"(c1), "r"(c2)
       : "memory");
+#endif
 }
+// Register budgets of the producer (dec) and consumer (inc) warpgroups.
+template <int N>
+__device__ __forceinline__ void setmaxnreg_dec() {
+#if !defined(TILENET_EMU)
+  asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;\n" ::"n"(N));
+#endif
+}
+template <int N>
+__device__ __forceinline__ void setmaxnreg_inc() {
+#if !defined(TILENET_EMU)
+  asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;\n" ::"n"(N));
+#endif
+}
+#if defined(TILENET_EMU)
+__device__ __forceinline__ void wgmma_fence() { ::tilenet_emu::wgmma_fence(); }
+__device__ __forceinline__ void wgmma_commit() { ::tilenet_emu::wgmma_commit(); }
+template <int N>
+__device__ __forceinline__ void wgmma_wait() {
+  ::tilenet_emu::wgmma_wait(N);
+}
+template <int N>
+__device__ __forceinline__ void fence_operands(float (&)[N]) {}
+#else
 __device__ __forceinline__ void wgmma_fence() { asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory"); }
 __device__ __forceinline__ void wgmma_commit() { asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory"); }
 template <int N>
 __device__ __forceinline__ void wgmma_wait() {
   asm volatile("wgmma.wait_group.sync.aligned %0;\n" ::"n"(N) : "memory");
 }
+// Keeps the compiler from moving accumulator reads or writes across the asynchronous wgmma.
 template <int N>
 __device__ __forceinline__ void fence_operands(float (&d)[N]) {
 #pragma unroll
   for (int i = 0; i < N; ++i) asm volatile("" : "+f"(d[i])::"memory");
 }
+#endif
 // Shared-memory matrix descriptor, 128-byte swizzle (layout type 1 in bits 62-63).
 __device__ __forceinline__ std::uint64_t make_desc(const void* p, unsigned lbo_bytes, unsigned sbo_bytes) {
   std::uint64_t d = (smem_addr(p) & 0x3FFFFu) >> 4;
@@ -123,12 +181,12 @@ __global__ void __launch_bounds__(C::kThreads, 1)
       mbar_init(&full[s], 1);
       mbar_init(&empty[s], C::kConsumers * 4);  // lane 0 of every consumer warp
     }
-    asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
+    fence_mbarrier_init();
   }
   __syncthreads();
 
   if (wg == 0) {  // producer
-    asm volatile("setmaxnreg.dec.sync.aligned.u32 40;\n");
+    setmaxnreg_dec<40>();
     if (threadIdx.x == 0) {
       for (int kt = 0; kt < ktiles; ++kt) {
         const int s = kt % C::kStages;
@@ -152,7 +210,7 @@ __global__ void __launch_bounds__(C::kThreads, 1)
       }
     }
   } else {  // consumers: rows [64 * cw, 64 * cw + 64) of the tile
-    asm volatile("setmaxnreg.inc.sync.aligned.u32 232;\n");
+    setmaxnreg_inc<232>();
     const int cw = wg - 1;
     float acc[C::kAcc];
 #pragma unroll

@@ -9,7 +9,8 @@
 // the pipeline, whose buffers the epilogue scratch reuses, so cfg 0 fits Turing's 64 KB):
 //   0  128x128x32, 8 warps of 64x32, 3 stages: 120-126 regs, 0 spills, 51-60 KB  (large problems)
 //   1  64x64x32,   4 warps of 32x32, 3 stages:  64-80 regs,  0 spills, 27-30 KB  (small problems)
-// Measured: not yet run on a GPU. SASS mix (HMMA, LDGSTS): from
+// Measured: not yet run on a GPU; correct on the CPU emulator (tests/emu: every configuration,
+// transpose and epilogue of the GEMM tests, 2026-11-23). SASS mix (HMMA, LDGSTS): from
 // bench/sass_summary.py (cuobjdump; the GPU kit's bench step writes sass.md); not read yet: the
 // development machine has no disassembler.
 #include <mma.h>

@@ -41,6 +41,7 @@ mkdir -p "$out/bin" "$out/lib" "$out/bench"
 find "$build/tests" "$build/bench" "$build/samples" -maxdepth 2 -type f -perm -u+x \
   \( -name 'test_*' -o -name 'bench_*' -o -name 'train_*' \) -exec cp {} "$out/bin/" \; 2>/dev/null || true
 cp scripts/gpu_kit_run.sh "$out/run.sh"
+mkdir -p "$out/scripts" && cp samples/tests/check_samples_cuda.sh "$out/scripts/"
 cp bench/*.py "$out/bench/" 2>/dev/null || true
 git rev-parse --short HEAD > "$out/COMMIT" 2>/dev/null || echo unknown > "$out/COMMIT"
 git status --porcelain | grep -q . && echo "dirty" >> "$out/COMMIT" || true

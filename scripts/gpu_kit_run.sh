@@ -163,6 +163,14 @@ if [[ ",$only," == *",samples,"* ]]; then
       say "  WARNING: CUDA graph capture failed, the steps ran eagerly: $(grep -m1 'capture of the training step failed' "$work/logs/sample_$i.log" | cut -c1-200)"
     [ $rc -ne 0 ] && status=1
   done
+  # The samples' CUDA paths against their CPU paths on the same seed (samples/tests/check_samples_cuda.sh).
+  if [ -n "$data" ] && [ -x "$kit/scripts/check_samples_cuda.sh" ] && time_left "samples CUDA vs CPU"; then
+    timeout "$(limit 300)" "$kit/scripts/check_samples_cuda.sh" "$kit/bin/train_mnist" "$kit/bin/train_alexnet" "$data" \
+      > "$work/logs/samples_cuda_vs_cpu.log" 2>&1
+    rc=$?
+    say "samples CUDA vs CPU rc=$rc: $(grep -v '^\s*$' "$work/logs/samples_cuda_vs_cpu.log" | tail -1 | cut -c1-200)"
+    [ $rc -ne 0 ] && status=1
+  fi
   pack
 fi
 

@@ -11,8 +11,10 @@
 //   - dynamic shared memory starts NaN-poisoned (0xFF bytes) in every block;
 //   - cp.async lands only at cp.async.wait_group (a read before the wait sees the old contents);
 //   - ldmatrix / mma.sync / WMMA operand alignment, shuffles from lanes that exited.
-// Not emulated: timing, memory ordering between blocks, wgmma/TMA (sm_90a), texture/constant
-// caches. Host code only; nothing here is part of the library.
+//   - Hopper: mbarrier phases, TMA (tensor maps, swizzle, out-of-bounds fill), wgmma descriptors
+//     and accumulator layout, executed at wgmma.wait_group.
+// Not emulated: timing, memory ordering between blocks, texture/constant caches, clusters.
+// Host code only; nothing here is part of the library.
 #pragma once
 
 #include <cuda_fp16.h>
@@ -45,6 +47,8 @@
 #define __noinline__
 #undef __launch_bounds__
 #define __launch_bounds__(...)
+#undef __grid_constant__
+#define __grid_constant__
 
 extern dim3 threadIdx, blockIdx, blockDim, gridDim;
 constexpr int warpSize = 32;
@@ -90,10 +94,16 @@ Launcher<void (*)(P...)> launch(void (*fn)(P...), dim3 grid, dim3 block, std::si
   return {fn, LaunchConfig{reinterpret_cast<const void*>(fn), grid, block, smem, stream}};
 }
 // A kernel named without template arguments (they may be deduced from the arguments, as <<<>>>
-// allows): `call` forwards to it; its address is unknown, so the opt-in is not checked.
+// allows): `call` (emu_rewrite's `[=](auto... a) { k(a...); }`) forwards to it. When `k` is a
+// function-pointer variable (`auto* kernel = k<C>; kernel<<<...>>>`), that pointer is the
+// lambda's one capture, so its address is known and the opt-in is checked; a function (template)
+// name is captured by nothing, and its opt-in is not checked.
 template <typename Call>
 Launcher<Call> launch_deduced(Call call, dim3 grid, dim3 block, std::size_t smem = 0, cudaStream_t stream = nullptr) {
-  return {call, LaunchConfig{nullptr, grid, block, smem, stream}};
+  const void* fn = nullptr;
+  if constexpr (sizeof(Call) == sizeof(void*) && std::is_trivially_copyable<Call>::value)
+    std::memcpy(&fn, &call, sizeof fn);
+  return {call, LaunchConfig{fn, grid, block, smem, stream}};
 }
 
 // ---- synchronisation and warp collectives ------------------------------------------------------
@@ -126,6 +136,27 @@ void cp_async_commit();
 void cp_async_wait(int pending);
 void ldmatrix_x4(unsigned (&r)[4], const void* smem, bool trans);
 void mma_16816(float (&d)[4], const unsigned (&a)[4], unsigned b0, unsigned b1);
+
+// ---- Hopper primitives (kernels/gemm_wgmma_sm90a.cu, gemm_wgmma_ops.cuh) ------------------------
+// The block's shared-memory window: dynamic shared memory starts 128 bytes into a 1024-aligned
+// window (as it follows the static shared variables on the device), and a window address is what
+// wgmma descriptors and TMA use. A pointer outside the window keeps its low 32 bits.
+unsigned shared_address(const void* p);
+// mbarrier: init with the arrival count; arrive (with tx_bytes > 0: arrive.expect_tx); try_wait
+// on the phase parity, true once the phase of that parity has completed.
+void mbar_init(std::uint64_t* bar, unsigned count);
+void mbar_arrive(std::uint64_t* bar, unsigned tx_bytes);
+bool mbar_try_wait(std::uint64_t* bar, unsigned parity);
+// cp.async.bulk.tensor (tiled, global -> shared) of the box at `coords` (innermost first) of a
+// map made by the emulated cuTensorMapEncodeTiled; completes `bar`'s transaction bytes.
+void tma_load(void* smem, const void* map, std::uint64_t* bar, const int* coords, int rank);
+// wgmma.mma_async m64nNk16, f32 += f16 x f16, operands from shared-memory descriptors (mn_major:
+// the transpose immediate). It runs at the wgmma.wait_group that retires its commit group,
+// reading shared memory then, as the hardware may.
+void wgmma(float* d, int n, std::uint64_t desc_a, std::uint64_t desc_b, int mn_major_a, int mn_major_b);
+void wgmma_fence();
+void wgmma_commit();
+void wgmma_wait(int pending);
 
 // fp16 bits <-> float without the CUDA headers' host paths.
 float half_bits_to_float(unsigned short h);
@@ -234,9 +265,7 @@ using std::isfinite;
 using std::isinf;
 using std::isnan;
 
-inline unsigned __cvta_generic_to_shared(const void* p) {
-  return static_cast<unsigned>(reinterpret_cast<std::uintptr_t>(p));
-}
+inline unsigned __cvta_generic_to_shared(const void* p) { return tilenet_emu::shared_address(p); }
 inline float __expf(float x) { return std::exp(x); }
 inline float __logf(float x) { return std::log(x); }
 inline float __fdividef(float a, float b) { return a / b; }

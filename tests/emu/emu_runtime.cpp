@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "cuda_emu.h"
+#include "emu_internal.h"
 
 dim3 threadIdx, blockIdx, blockDim, gridDim;
 
@@ -102,7 +103,7 @@ constexpr std::size_t kStackBytes = 256 * 1024;
 constexpr std::size_t kDefaultSmem = 48 * 1024, kMaxSmem = 227 * 1024;
 constexpr unsigned kFull = 0xffffffffu;
 
-enum class State { kRun, kBlockBarrier, kWarpOp, kDone };
+enum class State { kRun, kBlockBarrier, kWarpOp, kPoll, kDone };
 
 struct Copy {
   void* dst;
@@ -119,12 +120,17 @@ struct Thread {
   int pred = 0;  // this thread's __syncthreads_count predicate
   std::vector<Copy> open;                // cp.async issued since the last commit
   std::vector<std::vector<Copy>> groups;  // committed, not yet waited for
+  std::uint64_t poll_epoch = 0;           // kPoll: the block's barrier epoch when it started waiting
+  detail::HopperThread hopper;
 };
 
 struct Block {
   std::vector<Thread> threads;
   std::vector<LaneSlot> slots;  // one per thread, indexed by linear thread id
+  unsigned char* window = nullptr;  // 1024-aligned; dynamic shared memory starts 128 bytes in
+  std::size_t window_bytes = 0;
   unsigned char* smem = nullptr;
+  detail::HopperBlock hopper;
   Context scheduler;
   const std::function<void()>* body = nullptr;
   std::string error;
@@ -255,6 +261,7 @@ void run_block(Block& b) {
         bool ran = false;
         for (int i = w * 32; i < std::min(nthreads, w * 32 + 32); ++i) {
           Thread& t = b.threads[static_cast<std::size_t>(i)];
+          if (t.state == State::kPoll && t.poll_epoch != b.hopper.epoch) t.state = State::kRun;
           if (t.state != State::kRun) continue;
           g_cur = &t;
           threadIdx = t.idx;
@@ -269,10 +276,11 @@ void run_block(Block& b) {
       }
     }
     if (progress) continue;
-    int live = 0, at_barrier = 0;
+    int live = 0, at_barrier = 0, polling = 0;
     for (const Thread& t : b.threads) {
       if (t.state != State::kDone) ++live;
       if (t.state == State::kBlockBarrier) ++at_barrier;
+      if (t.state == State::kPoll) ++polling;
     }
     if (live == 0) return;
     if (at_barrier == live) {
@@ -286,10 +294,12 @@ void run_block(Block& b) {
       continue;
     }
     std::ostringstream os;
-    os << "deadlock: " << at_barrier << " of " << live << " live threads wait at __syncthreads, the others at warp "
-       << "collectives that not all of their lanes reach (first:";
+    const int at_collective = live - at_barrier - polling;
+    os << "deadlock: of " << live << " live threads, " << at_barrier << " wait at __syncthreads, " << polling
+       << " on mbarrier phases that never complete, " << at_collective
+       << " at warp collectives that not all of their lanes reach (first not at __syncthreads:";
     for (const Thread& t : b.threads)
-      if (t.state == State::kWarpOp) {
+      if (t.state == State::kWarpOp || t.state == State::kPoll) {
         os << " " << where(t);
         break;
       }
@@ -324,8 +334,10 @@ void run_grid(const LaunchConfig& cfg, const std::function<void()>& body) {
   b.threads.resize(static_cast<std::size_t>(nthreads));
   b.slots.resize(static_cast<std::size_t>(nthreads));
   b.body = &body;
-  g_smem_storage.assign(std::max<std::size_t>(cfg.smem, 16) + 128, 0);
-  b.smem = g_smem_storage.data() + (128 - reinterpret_cast<std::uintptr_t>(g_smem_storage.data()) % 128) % 128;
+  b.window_bytes = 128 + std::max<std::size_t>(cfg.smem, 16);
+  g_smem_storage.assign(b.window_bytes + 1024, 0);
+  b.window = g_smem_storage.data() + (1024 - reinterpret_cast<std::uintptr_t>(g_smem_storage.data()) % 1024) % 1024;
+  b.smem = b.window + 128;
   blockDim = cfg.block;
   gridDim = cfg.grid;
   g_block = &b;
@@ -340,6 +352,7 @@ void run_grid(const LaunchConfig& cfg, const std::function<void()>& body) {
       for (unsigned bx = 0; bx < cfg.grid.x; ++bx) {
         blockIdx = dim3(bx, by, bz);
         std::memset(b.smem, 0xff, cfg.smem);
+        b.hopper = detail::HopperBlock();
         for (int i = 0; i < nthreads; ++i) {
           Thread& t = b.threads[static_cast<std::size_t>(i)];
           t.linear = i;
@@ -348,6 +361,7 @@ void run_grid(const LaunchConfig& cfg, const std::function<void()>& body) {
           t.op = nullptr;
           t.open.clear();
           t.groups.clear();
+          t.hopper = detail::HopperThread();
           make_context(t.ctx, g_stacks.get(static_cast<std::size_t>(i)), kStackBytes, thread_entry);
         }
         run_block(b);
@@ -385,6 +399,29 @@ void submit(const LaunchConfig& cfg, std::function<void()> body) {
 }
 
 void* dynamic_smem_base() { return g_block->smem; }
+
+unsigned shared_address(const void* p) {
+  const auto* c = static_cast<const unsigned char*>(p);
+  if (g_block != nullptr && c >= g_block->window && c < g_block->window + g_block->window_bytes)
+    return static_cast<unsigned>(c - g_block->window);
+  return static_cast<unsigned>(reinterpret_cast<std::uintptr_t>(p));
+}
+
+namespace detail {
+HopperThread& hopper_thread() { return g_cur->hopper; }
+HopperBlock& hopper_block() { return g_block->hopper; }
+int thread_linear() { return g_cur->linear; }
+std::string where_current() { return where(*g_cur); }
+void wait_for_barrier_phase() {
+  g_cur->poll_epoch = g_block->hopper.epoch;
+  g_cur->state = State::kPoll;
+  yield_to_scheduler();
+}
+unsigned char* smem_window(std::size_t* bytes) {
+  *bytes = g_block->window_bytes;
+  return g_block->window;
+}
+}  // namespace detail
 
 int lane_id() { return g_cur->linear % 32; }
 

@@ -1,0 +1,49 @@
+// What the emulator's Hopper primitives (hopper_emu.cpp) share with its scheduler
+// (emu_runtime.cpp): per-thread and per-block state and the calls that reach the running thread.
+// Host code only; nothing here is part of the library.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace tilenet_emu::detail {
+
+// One wgmma.mma_async as issued: it runs when a wgmma.wait_group retires its group.
+struct WgmmaOp {
+  float* d;
+  int n;
+  std::uint64_t desc_a, desc_b;
+  int mn_major_a, mn_major_b;
+};
+
+struct HopperThread {
+  std::vector<WgmmaOp> open;                 // issued since the last commit_group
+  std::vector<std::vector<WgmmaOp>> groups;  // committed, not yet retired
+  bool fenced = false;                       // a wgmma.fence came before the first wgmma
+};
+
+struct Mbarrier {
+  unsigned count = 0, pending = 0;  // arrivals per phase, arrivals still missing in this one
+  long long tx = 0;                 // transaction bytes still expected in this phase
+  unsigned phase = 0;               // completed phases
+};
+
+struct HopperBlock {
+  std::map<const void*, Mbarrier> bars;  // initialised in this block
+  std::uint64_t epoch = 0;               // bumped whenever a barrier phase completes
+};
+
+HopperThread& hopper_thread();  // the running thread's
+HopperBlock& hopper_block();    // the running block's
+int thread_linear();            // the running thread's linear index in its block
+std::string where_current();    // "block (x,y,z) thread (x,y,z)" of the running thread
+// The running thread waits until some barrier phase of its block completes (a try_wait that
+// failed); when no thread of the block can make progress any more, the block reports a deadlock.
+void wait_for_barrier_phase();
+// The block's shared-memory window (see shared_address in cuda_emu.h): its start and size.
+unsigned char* smem_window(std::size_t* bytes);
+
+}  // namespace tilenet_emu::detail
