@@ -12,7 +12,8 @@
 //   - cp.async lands only at cp.async.wait_group (a read before the wait sees the old contents);
 //   - ldmatrix / mma.sync / WMMA operand alignment, shuffles from lanes that exited.
 //   - Hopper: mbarrier phases, TMA (tensor maps, swizzle, out-of-bounds fill), wgmma descriptors
-//     and accumulator layout, executed at wgmma.wait_group.
+//     and accumulator layout, executed at wgmma.wait_group; every thread of a warpgroup issues
+//     the same wgmma sequence.
 // Not emulated: timing, memory ordering between blocks, texture/constant caches, clusters.
 // Host code only; nothing here is part of the library.
 #pragma once

@@ -23,6 +23,8 @@ struct HopperThread {
   std::vector<WgmmaOp> open;                 // issued since the last commit_group
   std::vector<std::vector<WgmmaOp>> groups;  // committed, not yet retired
   bool fenced = false;                       // a wgmma.fence came before the first wgmma
+  int issued = 0;                            // wgmma.mma_async instructions issued
+  std::uint64_t issued_hash = 0;             // and a hash of their shapes and descriptors
 };
 
 struct Mbarrier {
@@ -43,6 +45,10 @@ std::string where_current();    // "block (x,y,z) thread (x,y,z)" of the running
 // The running thread waits until some barrier phase of its block completes (a try_wait that
 // failed); when no thread of the block can make progress any more, the block reports a deadlock.
 void wait_for_barrier_phase();
+// wgmma is a warpgroup-wide instruction: every thread of a warpgroup that issues one must issue
+// the same sequence (same shapes and descriptors). Returns "" or what differs, after a block ran;
+// threads[i] is the state of the block's thread i.
+std::string check_warpgroups(const std::vector<const HopperThread*>& threads);
 // The block's shared-memory window (see shared_address in cuda_emu.h): its start and size.
 unsigned char* smem_window(std::size_t* bytes);
 

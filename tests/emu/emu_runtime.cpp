@@ -365,6 +365,13 @@ void run_grid(const LaunchConfig& cfg, const std::function<void()>& body) {
           make_context(t.ctx, g_stacks.get(static_cast<std::size_t>(i)), kStackBytes, thread_entry);
         }
         run_block(b);
+        if (b.error.empty()) {
+          std::vector<const detail::HopperThread*> hopper(b.threads.size());
+          for (std::size_t i = 0; i < b.threads.size(); ++i) hopper[i] = &b.threads[i].hopper;
+          b.error = detail::check_warpgroups(hopper);
+          if (!b.error.empty())
+            b.error = "block (" + std::to_string(bx) + "," + std::to_string(by) + "," + std::to_string(bz) + "): " + b.error;
+        }
         if (!b.error.empty()) throw std::runtime_error("emulated kernel failed: " + b.error);
       }
 }

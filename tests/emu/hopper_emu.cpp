@@ -16,6 +16,7 @@
 // Host code only; nothing here is part of the library.
 #include <cuda.h>
 
+#include <algorithm>
 #include <array>
 #include <cstring>
 #include <stdexcept>
@@ -268,6 +269,9 @@ void wgmma(float* d, int n, std::uint64_t desc_a, std::uint64_t desc_b, int mn_m
   if (!h.fenced) fail("wgmma.mma_async before any wgmma.fence");
   if (n < 8 || n > 256 || n % 8 != 0) fail("wgmma.mma_async: N must be a multiple of 8 in 8..256");
   h.open.push_back({d, n, desc_a, desc_b, mn_major_a, mn_major_b});
+  for (const std::uint64_t v : {static_cast<std::uint64_t>(n * 4 + mn_major_a * 2 + mn_major_b), desc_a, desc_b})
+    h.issued_hash = (h.issued_hash ^ v) * 0x100000001b3ULL;
+  ++h.issued;
 }
 
 void wgmma_fence() { detail::hopper_thread().fenced = true; }
@@ -286,6 +290,24 @@ void wgmma_wait(int pending) {
     h.groups.erase(h.groups.begin());
   }
 }
+
+namespace detail {
+std::string check_warpgroups(const std::vector<const HopperThread*>& threads) {
+  for (std::size_t w = 0; w * 128 < threads.size(); ++w) {
+    const std::size_t first = w * 128, last = std::min(threads.size(), first + 128);
+    for (std::size_t i = first + 1; i < last; ++i) {
+      const HopperThread& a = *threads[first];
+      const HopperThread& b = *threads[i];
+      if (a.issued != b.issued || a.issued_hash != b.issued_hash)
+        return "warpgroup " + std::to_string(w) + ": thread " + std::to_string(first) + " issued " +
+               std::to_string(a.issued) + " wgmma, thread " + std::to_string(i) + " " + std::to_string(b.issued) +
+               (a.issued == b.issued ? " with other shapes or descriptors" : "") +
+               " (wgmma is warpgroup-wide: every thread must issue the same ones)";
+    }
+  }
+  return "";
+}
+}  // namespace detail
 
 }  // namespace tilenet_emu
 
