@@ -35,7 +35,8 @@ void add(const std::string& n, F&& f) {
       st.SkipWithError(e.what());
     }
   };
-  benchmark::RegisterBenchmark(n.c_str(), guarded)->UseManualTime()->Unit(benchmark::kMicrosecond)->MinTime(kMinTime);
+  benchmark::RegisterBenchmark(n.c_str(), guarded)->UseManualTime()->Unit(benchmark::kMicrosecond)->MinTime(
+      kMinTime / kLaunchesPerTiming);
 }
 
 // Calls f(T*) with the storage type of d.
@@ -52,7 +53,9 @@ enum class PoolOp { max_fwd_train, max_fwd, max_bwd, avg_fwd, avg_bwd };
 
 void pool_case(benchmark::State& st, PoolOp op, bool cudnn, Dt d, kernels::Pool2dShape sh) {
   const std::size_t e = dt_size(d), in = sh.input_size() * e, out = sh.output_size() * e, idx = sh.output_size() * 4;
-  Sets sets({in, out, idx, out, in});  // x, y, indices, dy, dx
+  // Bytes one launch touches, the larger of the two implementations' (same sets for both).
+  const std::size_t touched = op == PoolOp::max_bwd ? 2 * in + 2 * out : op == PoolOp::max_fwd_train ? in + out + idx : in + out;
+  Sets sets({in, out, idx, out, in}, touched);  // x, y, indices, dy, dx
   for (std::size_t i = 0; i < sets.count(); ++i) {
     fill(sets.at(i, 0), sh.input_size(), d, -1, 1, 10 + i);
     fill(sets.at(i, 3), sh.output_size(), d, -1, 1, 20 + i);
@@ -135,7 +138,7 @@ void softmax_case(benchmark::State& st, SmOp op, bool cudnn, Dt d, std::int64_t 
   for (std::size_t i = 0; i < sets.count(); ++i) {
     fill(sets.at(i, 0), n, d, -8, 8, 30 + i);
     fill(sets.at(i, 1), n, d, -1, 1, 40 + i);
-    TILENET_CUDA_CHECK(cudaMemcpy(sets.at(i, 3), labels.data(), rows * 4, cudaMemcpyHostToDevice));
+    TILENET_CUDA_CHECK(cudaMemcpyAsync(sets.at(i, 3), labels.data(), rows * 4, cudaMemcpyHostToDevice, g_stream));
   }
   std::function<void(std::size_t)> launch;
   double bytes = op == SmOp::bwd ? 3.0 * b : 2.0 * b;
@@ -191,7 +194,8 @@ void bn_case(benchmark::State& st, BnOp op, bool cudnn, Dt d, int n, int h, int 
   const std::int64_t rows = static_cast<std::int64_t>(n) * h * w, cnt = rows * c;
   const std::size_t b = cnt * dt_size(d), pc = c * 4;
   // x, y, dy, dx, gamma, beta, running mean, running var, save mean, save invstd, dgamma, dbeta, workspace
-  Sets sets({b, b, b, b, pc, pc, pc, pc, pc, pc, pc, pc, kernels::batchnorm_workspace_bytes(rows, c)});
+  Sets sets({b, b, b, b, pc, pc, pc, pc, pc, pc, pc, pc, kernels::batchnorm_workspace_bytes(rows, c)},
+            (op == BnOp::bwd ? 3 : 2) * b);  // x, y / x, dy, dx
   for (std::size_t i = 0; i < sets.count(); ++i) {
     fill(sets.at(i, 0), cnt, d, -1, 3, 50 + i);
     fill(sets.at(i, 2), cnt, d, -1, 1, 60 + i);

@@ -42,7 +42,7 @@ def main():
         print("TRUNCATED RUN: cut short; cases after the last complete one are missing\n")
     print(f"- GPU: {a.gpu or ctx.get('host_name', '?')}")
     print(f"- date: {ctx.get('date', '?')}, commit: {a.commit or '?'}, cuDNN {ctx.get('cudnn_version', 'not linked')}")
-    if copy:
+    if copy and "GB/s" in copy:
         print(f"- device-to-device copy (512 MiB, bytes read + written): {copy['GB/s']:.0f} GB/s "
               f"(startup median {float(ctx.get('copy_GB/s', 0)):.0f} GB/s, the reference of every vs_copy)")
     print("- vs_copy: bytes that must move (inputs once + outputs once) / time / copy GB/s. Batch-norm "
