@@ -13,6 +13,7 @@
 #include "gemm_gpu_util.h"
 #include "kernels/gemm.h"
 #include "kernels/gemm_internal.h"
+#include "kernels/gemm_wgmma_gate.h"
 #include "kernels/launch.h"
 #include "tensor/linalg.h"
 #include "test_util.h"
@@ -100,6 +101,42 @@ TEST(GemmGpu, WgmmaSelfCheck) {
   EXPECT_EQ(kernels::wgmma_self_check(200, 264, 136), "");  // ragged M, N, K
   // What the Auto gate runs: every stage's barriers waited on in both parities, two batches.
   EXPECT_EQ(kernels::wgmma_self_check(136, 200, 808, 2), "");
+}
+
+// Hopper only: Auto's own way to wgmma. The first fp16 problem big enough for it (here just past
+// half the SMs in 128 x 128 tiles) runs the gate's self-check, which must pass and be kept; Auto then
+// runs wgmma, and the product is exact on small integers.
+TEST(GemmGpu, AutoTakesWgmmaOnHopperOnceTheSelfCheckPasses) {
+  TILENET_REQUIRE_GPU();
+  if (!kernels::sm90a_kernels_available()) GTEST_SKIP() << "no sm_90a device / build";
+  if (kernels::wgmma_disabled_by_environment()) GTEST_SKIP() << "TILENET_DISABLE_WGMMA is set";
+  int dev = 0, sms = 0, major = 0;
+  TILENET_CUDA_CHECK(cudaGetDevice(&dev));
+  TILENET_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev));
+  TILENET_CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev));
+  if (major != 9) GTEST_SKIP() << "not a compute capability 9.x device";
+  GemmParams p;
+  p.m = 1024;                                  // 8 row tiles
+  p.n = 128 * ((sms / 2 + 7) / 8) - 40;        // enough column tiles, the last one ragged
+  p.k = 24;                                    // one ragged k-slice
+  EXPECT_EQ(kernels::gemm_auto_choice(p, true), GemmAlgo::Wgmma);
+  ASSERT_TRUE(kernels::wgmma_auto_gate().verdict(dev).has_value());
+  EXPECT_TRUE(*kernels::wgmma_auto_gate().verdict(dev));
+  const auto a = test::random_ints(static_cast<std::size_t>(p.m * p.k), -3, 3, 21);
+  const auto b = test::random_ints(static_cast<std::size_t>(p.k * p.n), -3, 3, 22);
+  const auto ah = test::to_half(a), bh = test::to_half(b);
+  std::vector<float> want(static_cast<std::size_t>(p.m * p.n)), got(want.size());
+  kernels::gemm_ref(p, ah.data(), bh.data(), want.data());
+  DevBuf<half> da(ah.size()), db(bh.size());
+  DevBuf<float> dc(want.size());
+  TILENET_CUDA_CHECK(cudaMemcpy(da.p, ah.data(), da.bytes(), cudaMemcpyHostToDevice));
+  TILENET_CUDA_CHECK(cudaMemcpy(db.p, bh.data(), db.bytes(), cudaMemcpyHostToDevice));
+  TILENET_CUDA_CHECK(cudaMemset(dc.p, 0xff, dc.bytes()));  // NaN
+  kernels::gemm(p, da.p, db.p, dc.p, nullptr);
+  TILENET_CUDA_CHECK(cudaMemcpy(got.data(), dc.p, dc.bytes(), cudaMemcpyDeviceToHost));
+  std::size_t bad = 0;
+  for (std::size_t i = 0; i < got.size(); ++i) bad += got[i] != want[i];
+  EXPECT_EQ(bad, 0u) << "first: " << got[0] << " vs " << want[0];
 }
 
 // k == 0 is the epilogue alone (C = beta * C + bias) on any width: a row of 1.1 M columns, more
