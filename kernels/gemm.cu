@@ -287,6 +287,10 @@ void gemm_with_config(const GemmParams& p, const half* a, const half* b, half* c
          algo, cfg);
 }
 
+void gemm_settle_auto(cudaStream_t stream) {
+  if (device_cc() == 90 && sm90a_kernels_available()) (void)wgmma_allowed_for_auto(stream);
+}
+
 GemmAlgo gemm_auto_choice(const GemmParams& in, bool half_in) {
   GemmParams p = in;
   // Alignment-dependent choices assume 256-byte aligned buffers (what cudaMalloc returns).

@@ -59,6 +59,12 @@ void gemm(const GemmParams& p, const half* a, const half* b, float* c, cudaStrea
 void gemm(const GemmParams& p, const half* a, const half* b, half* c, cudaStream_t stream,
           GemmAlgo algo = GemmAlgo::Auto);
 
+// Settles, outside any stream capture, what GemmAlgo::Auto may run on the current device: on a
+// Hopper GPU with the sm_90a kernels, the once-per-device wgmma self-check (Auto never runs it
+// inside a capture, so a CUDA graph captured before it would keep the portable fp16 path). Call it
+// before capturing GEMMs into a graph; nothing to do elsewhere, and cheap once settled.
+void gemm_settle_auto(cudaStream_t stream = nullptr);
+
 // CPU: the reference (plain loops, double accumulation): the oracle for the tests.
 void gemm_ref(const GemmParams& p, const float* a, const float* b, float* c);
 void gemm_ref(const GemmParams& p, const half* a, const half* b, float* c);

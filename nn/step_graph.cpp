@@ -2,6 +2,7 @@
 
 #include <iostream>
 
+#include "kernels/gemm.h"
 #include "nn/sequential.h"
 #include "tensor/error.h"
 #include "tensor/memory.h"
@@ -93,6 +94,7 @@ void Sequential::graph_step(const Tensor& x, const Tensor& y, Tensor& acc) {
     const std::uint64_t host_step = run_.step;
     const std::int64_t iterations = optimizer_->iterations();
     optimizer_->prepare(params_);  // its state must exist before the capture, not be made inside it
+    kernels::gemm_settle_auto(stream);  // the wgmma self-check cannot run inside the capture
     // The capture ran step()'s host code once (the optimizer counted this step there).
     const bool ok = graph_->capture(stream, key, [&] { step(stage_x_, stage_y_, acc, lr); });
     run_.step = host_step;
