@@ -150,39 +150,33 @@ int pick(const Perf* perf, int n, bool hp) {
 // cuDNN's fastest usable algorithm for one pass (cudnnFind*AlgorithmEx on set 0), with the math
 // type it was found with set on that pass's descriptor.
 void find_cudnn(Problem& P, int pass, void* fws, std::size_t find_ws) {
-  int n = 0, i = 0;
   const char* names[3] = {"fwd", "bwd_data", "bwd_filter"};
-  cudnnMathType_t math = CUDNN_DEFAULT_MATH;
+  int n = 0;
+  // Keeps perf[pick]: its algorithm (into `algo`), workspace and math type.
+  auto keep = [&](const auto* perf, auto& algo) {
+    const auto& best = perf[pick(perf, n, P.hp)];
+    algo = best.algo;
+    P.cudnn_ws[pass] = best.memory;
+    DNN(cudnnSetConvolutionMathType(P.cd[pass], best.mathType));
+    P.cudnn_label[pass] = std::string("cudnn ") + names[pass] + " algo " + std::to_string(best.algo) + " math " +
+                          std::to_string(best.mathType);
+  };
   if (pass == 0) {
-    cudnnConvolutionFwdAlgoPerf_t fp[16];
-    DNN(cudnnFindConvolutionForwardAlgorithmEx(handle(), P.xd, P.x, P.wd, P.w, P.cd[0], P.yd, P.y, 16, &n, fp, fws,
+    cudnnConvolutionFwdAlgoPerf_t perf[16];
+    DNN(cudnnFindConvolutionForwardAlgorithmEx(handle(), P.xd, P.x, P.wd, P.w, P.cd[0], P.yd, P.y, 16, &n, perf, fws,
                                                find_ws));
-    i = pick(fp, n, P.hp);
-    P.fwd_algo = fp[i].algo;
-    P.cudnn_ws[0] = fp[i].memory;
-    math = fp[i].mathType;
-    i = fp[i].algo;
+    keep(perf, P.fwd_algo);
   } else if (pass == 1) {
-    cudnnConvolutionBwdDataAlgoPerf_t dp[16];
-    DNN(cudnnFindConvolutionBackwardDataAlgorithmEx(handle(), P.wd, P.w, P.yd, P.dy, P.cd[1], P.xd, P.dx, 16, &n, dp,
+    cudnnConvolutionBwdDataAlgoPerf_t perf[16];
+    DNN(cudnnFindConvolutionBackwardDataAlgorithmEx(handle(), P.wd, P.w, P.yd, P.dy, P.cd[1], P.xd, P.dx, 16, &n, perf,
                                                     fws, find_ws));
-    i = pick(dp, n, P.hp);
-    P.bwd_data_algo = dp[i].algo;
-    P.cudnn_ws[1] = dp[i].memory;
-    math = dp[i].mathType;
-    i = dp[i].algo;
+    keep(perf, P.bwd_data_algo);
   } else {
-    cudnnConvolutionBwdFilterAlgoPerf_t wp[16];
+    cudnnConvolutionBwdFilterAlgoPerf_t perf[16];
     DNN(cudnnFindConvolutionBackwardFilterAlgorithmEx(handle(), P.xd, P.x, P.yd, P.dy, P.cd[2], P.wd, P.dw, 16, &n,
-                                                      wp, fws, find_ws));
-    i = pick(wp, n, P.hp);
-    P.bwd_filter_algo = wp[i].algo;
-    P.cudnn_ws[2] = wp[i].memory;
-    math = wp[i].mathType;
-    i = wp[i].algo;
+                                                      perf, fws, find_ws));
+    keep(perf, P.bwd_filter_algo);
   }
-  DNN(cudnnSetConvolutionMathType(P.cd[pass], math));
-  P.cudnn_label[pass] = std::string("cudnn ") + names[pass] + " algo " + std::to_string(i) + " math " + std::to_string(math);
 }
 
 void setup(Problem& P, int li, bool hp) {
@@ -274,12 +268,15 @@ void run_cudnn(Problem& P, int pass, int s) {
   }
 }
 
+Conv2dPass conv_pass(int pass) {
+  return pass == 0 ? Conv2dPass::forward : pass == 1 ? Conv2dPass::backward_data : Conv2dPass::backward_filter;
+}
+
 void run_tilenet(Problem& P, int pass, Conv2dAlgo algo, int s) {
   const Conv2dShape& sh = P.sh;
   void *x = Problem::at(P.x, P.xb, s), *w = Problem::at(P.w, P.wb, s), *dy = Problem::at(P.dy, P.yb, s);
   void *y = Problem::at(P.y, P.yb, s), *dx = Problem::at(P.dx, P.xb, s), *dw = Problem::at(P.dw, P.wb, s);
-  const Conv2dPass cp = pass == 0 ? Conv2dPass::forward : pass == 1 ? Conv2dPass::backward_data : Conv2dPass::backward_filter;
-  const std::size_t need = kernels::conv2d_workspace_bytes(sh, cp, P.hp, algo);
+  const std::size_t need = kernels::conv2d_workspace_bytes(sh, conv_pass(pass), P.hp, algo);
   if (P.hp) {
     auto h = [](void* p) { return static_cast<half*>(p); };
     if (pass == 0)
@@ -304,14 +301,6 @@ std::int64_t output_elems(const Problem& P, int pass) {
   return pass == 0 ? P.sh.y_elems() : pass == 1 ? P.sh.x_elems() : P.sh.w_elems();
 }
 
-// impl: -1 cuDNN, 0 tilenet Auto, else 1 + index into conv2d_algos(). Any failure (setup, cuDNN,
-// tilenet, CUDA) is this case's error; the other cases still run.
-// Launches per event pair: back to back, so that the host's time to issue one (tilenet's checks
-// and chooser, cuDNN's per-call setup) overlaps the kernels before it; only the first launch's
-// issue latency (1/kLaunchesPerTiming of the figure) is timed with the kernels. The time reported
-// per iteration is that of one launch.
-constexpr int kLaunchesPerTiming = 8;
-
 // A tilenet case's check against cuDNN (counter max_rel_err, label), made once: Google Benchmark
 // calls a case once per trial run, and the check downloads whole outputs.
 struct Checked {
@@ -323,7 +312,6 @@ struct Checked {
 // impl: -1 cuDNN, 0 tilenet Auto, else 1 + index into conv2d_algos(). Any failure (setup, cuDNN,
 // tilenet, CUDA) is this case's error; the other cases still run.
 void bench_case(benchmark::State& state, int li, bool hp, int pass, int impl) {
-  cudaEvent_t e0 = nullptr, e1 = nullptr;
   try {
     Problem& P = problem(li, hp);
     const bool have_cudnn = P.cudnn_failed[pass].empty();
@@ -347,9 +335,8 @@ void bench_case(benchmark::State& state, int li, bool hp, int pass, int impl) {
       auto it = checked.find(key);
       if (it == checked.end()) {
         Checked c;
-        const Conv2dPass cp = pass == 0 ? Conv2dPass::forward : pass == 1 ? Conv2dPass::backward_data : Conv2dPass::backward_filter;
         c.label = std::string("auto->") +
-                  kernels::conv2d_algo_name(impl == 0 ? kernels::conv2d_choose_algo(P.sh, cp, hp) : algo);
+                  kernels::conv2d_algo_name(impl == 0 ? kernels::conv2d_choose_algo(P.sh, conv_pass(pass), hp) : algo);
         if (have_cudnn) {
           CK(cudaMemset(const_cast<void*>(output_of(P, pass)), 0xFF, out_n * P.esize));
           run(0);
@@ -367,29 +354,19 @@ void bench_case(benchmark::State& state, int li, bool hp, int pass, int impl) {
     }
     for (int s = 0; s < std::max(3, P.sets); ++s) run(s % P.sets);  // warm-up
     CK(cudaDeviceSynchronize());
-    CK(cudaEventCreate(&e0));
-    CK(cudaEventCreate(&e1));
+    bench::LaunchTimer timer;
     int s = 0;
-    for (auto _ : state) {
-      CK(cudaEventRecord(e0));
-      for (int r = 0; r < kLaunchesPerTiming; ++r) {
+    for (auto _ : state)
+      state.SetIterationTime(timer.per_launch(nullptr, bench::kLaunchesPerTiming, [&] {
         run(s);
         s = (s + 1) % P.sets;
-      }
-      CK(cudaEventRecord(e1));
-      CK(cudaEventSynchronize(e1));
-      float ms = 0;
-      CK(cudaEventElapsedTime(&ms, e0, e1));
-      state.SetIterationTime(ms * 1e-3 / kLaunchesPerTiming);
-    }
+      }));
     state.counters["TFLOPS"] =
         benchmark::Counter(P.sh.flops() * 1e-12, benchmark::Counter::kIsIterationInvariantRate);
     state.counters["rotating_sets"] = P.sets;
   } catch (const std::exception& e) {
     state.SkipWithError(e.what());
   }
-  if (e0) cudaEventDestroy(e0);
-  if (e1) cudaEventDestroy(e1);
 }
 
 void register_all() {
@@ -406,7 +383,7 @@ void register_all() {
           benchmark::RegisterBenchmark(name.c_str(), [=](benchmark::State& s) { bench_case(s, li, hp, pass, impl); })
               ->UseManualTime()
               ->Unit(benchmark::kMicrosecond)
-              ->MinTime(0.05 / kLaunchesPerTiming);  // GPU time 0.05 s (see kLaunchesPerTiming)
+              ->MinTime(0.05 / bench::kLaunchesPerTiming);  // 0.05 s of GPU time (see kLaunchesPerTiming)
         }
 }
 

@@ -1,10 +1,13 @@
-// Device facts the benchmarks size their rotating operand sets by.
+// What the benchmarks share: the device facts they size their rotating operand sets by, and
+// their CUDA-event timing.
 #pragma once
 
 #include <cuda_runtime_api.h>
 
 #include <algorithm>
 #include <cstddef>
+
+#include "tensor/error.h"
 
 namespace tilenet::bench {
 
@@ -30,5 +33,43 @@ inline std::size_t rotating_sets(std::size_t set_bytes, std::size_t max_sets) {
   const std::size_t k = (kRotateBytes + set_bytes - 1) / std::max<std::size_t>(set_bytes, 1);
   return std::min(max_sets, std::max<std::size_t>(2, k));
 }
+
+// Launches per timing of the conv and CNN-op benchmarks: queued back to back, so that the host's
+// time to issue a launch (tilenet's checks and chooser, cuDNN's per-call setup) overlaps the
+// kernels before it, and only the first one's issue latency (1/kLaunchesPerTiming of the figure)
+// is timed with the kernels. Those cases report the time of one launch, and register their
+// MinTime divided by this.
+constexpr int kLaunchesPerTiming = 8;
+
+// Two CUDA events around back-to-back launches, destroyed on every path (a launch may throw).
+class LaunchTimer {
+ public:
+  LaunchTimer() {
+    TILENET_CUDA_CHECK(cudaEventCreate(&start_));
+    TILENET_CUDA_CHECK(cudaEventCreate(&stop_));
+  }
+  ~LaunchTimer() {
+    if (start_) cudaEventDestroy(start_);
+    if (stop_) cudaEventDestroy(stop_);
+  }
+  LaunchTimer(const LaunchTimer&) = delete;
+  LaunchTimer& operator=(const LaunchTimer&) = delete;
+
+  // Seconds per launch of `count` calls of launch() queued on `stream` between the events (waits
+  // for the last).
+  template <typename F>
+  double per_launch(cudaStream_t stream, int count, F&& launch) {
+    TILENET_CUDA_CHECK(cudaEventRecord(start_, stream));
+    for (int i = 0; i < count; ++i) launch();
+    TILENET_CUDA_CHECK(cudaEventRecord(stop_, stream));
+    TILENET_CUDA_CHECK(cudaEventSynchronize(stop_));
+    float ms = 0;
+    TILENET_CUDA_CHECK(cudaEventElapsedTime(&ms, start_, stop_));
+    return ms / 1e3 / count;
+  }
+
+ private:
+  cudaEvent_t start_ = nullptr, stop_ = nullptr;
+};
 
 }  // namespace tilenet::bench

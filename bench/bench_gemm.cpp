@@ -208,23 +208,15 @@ void run_case(benchmark::State& st, bool half, Problem pr, Impl impl) {
     const std::size_t sets = ops.a.size();
     for (std::size_t s = 0; s < sets; ++s) launch(impl, half, pr, ops, s);  // warm-up
     TILENET_CUDA_CHECK(cudaStreamSynchronize(g_stream));
-    cudaEvent_t e0, e1;
-    TILENET_CUDA_CHECK(cudaEventCreate(&e0));
-    TILENET_CUDA_CHECK(cudaEventCreate(&e1));
+    bench::LaunchTimer timer;
     double total = 0;
     for (auto _ : st) {
-      TILENET_CUDA_CHECK(cudaEventRecord(e0, g_stream));
-      for (std::size_t s = 0; s < sets; ++s) launch(impl, half, pr, ops, s);
-      TILENET_CUDA_CHECK(cudaEventRecord(e1, g_stream));
-      TILENET_CUDA_CHECK(cudaEventSynchronize(e1));
-      float ms = 0;
-      TILENET_CUDA_CHECK(cudaEventElapsedTime(&ms, e0, e1));
-      const double per_gemm = ms / 1e3 / static_cast<double>(sets);
+      std::size_t s = 0;  // every rotating set once per iteration
+      const double per_gemm =
+          timer.per_launch(g_stream, static_cast<int>(sets), [&] { launch(impl, half, pr, ops, s++); });
       st.SetIterationTime(per_gemm);
       total += per_gemm;
     }
-    cudaEventDestroy(e0);
-    cudaEventDestroy(e1);
     st.counters["TFLOP/s"] = pr.flops() * static_cast<double>(st.iterations()) / total / 1e12;
     // A few microseconds a GEMM is about what issuing one costs the host: the queue may have
     // drained between launches, and the figure is then the launch rate, not the kernel's.

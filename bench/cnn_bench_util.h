@@ -79,39 +79,17 @@ struct Sets {
   std::size_t count() const { return sets.size(); }
 };
 
-// Launches per event pair: back to back, so that the host's time to issue a launch overlaps the
-// kernels before it, and only the first launch's issue latency (1/kLaunchesPerTiming of the
-// figure) is timed with the kernels. Cases register MinTime / kLaunchesPerTiming: the time
-// reported per iteration is that of one launch.
-constexpr int kLaunchesPerTiming = 8;
-
-// Times launch(set) with CUDA events, rotating sets; sets GB/s counters from `bytes`.
+// Times launch(set) with CUDA events, kLaunchesPerTiming launches at a time (bench_device.h),
+// rotating sets; sets GB/s counters from `bytes`.
 inline void time_it(benchmark::State& st, const Sets& sets, const std::function<void(std::size_t)>& launch, double bytes,
              double pass_bytes = 0) {
-  struct Events {  // destroyed also when a launch throws mid-loop
-    cudaEvent_t a = nullptr, b = nullptr;
-    Events() {
-      TILENET_CUDA_CHECK(cudaEventCreate(&a));
-      TILENET_CUDA_CHECK(cudaEventCreate(&b));
-    }
-    ~Events() {
-      if (a) cudaEventDestroy(a);
-      if (b) cudaEventDestroy(b);
-    }
-  } ev;
-  cudaEvent_t a = ev.a, b = ev.b;
+  LaunchTimer timer;
   for (std::size_t i = 0; i < sets.count(); ++i) launch(i);  // warm-up
   TILENET_CUDA_CHECK(cudaStreamSynchronize(g_stream));
   double total = 0;
   std::size_t i = 0;
   for (auto _ : st) {
-    TILENET_CUDA_CHECK(cudaEventRecord(a, g_stream));
-    for (int r = 0; r < kLaunchesPerTiming; ++r) launch(i++);
-    TILENET_CUDA_CHECK(cudaEventRecord(b, g_stream));
-    TILENET_CUDA_CHECK(cudaEventSynchronize(b));
-    float ms = 0;
-    TILENET_CUDA_CHECK(cudaEventElapsedTime(&ms, a, b));
-    const double per_launch = ms / 1e3 / kLaunchesPerTiming;
+    const double per_launch = timer.per_launch(g_stream, kLaunchesPerTiming, [&] { launch(i++); });
     st.SetIterationTime(per_launch);
     total += per_launch;
   }
@@ -134,21 +112,16 @@ inline void copy_bench(benchmark::State& st, std::size_t bytes) {
 
 inline double measure_copy_gbps(std::size_t bytes) {
   DevMem src(bytes), dst(bytes);
-  cudaEvent_t a, b;
-  TILENET_CUDA_CHECK(cudaEventCreate(&a));
-  TILENET_CUDA_CHECK(cudaEventCreate(&b));
-  std::vector<float> t;
+  LaunchTimer timer;
+  std::vector<double> t;
   for (int i = 0; i < 25; ++i) {
-    TILENET_CUDA_CHECK(cudaEventRecord(a, g_stream));
-    TILENET_CUDA_CHECK(cudaMemcpyAsync(dst.p, src.p, bytes, cudaMemcpyDeviceToDevice, g_stream));
-    TILENET_CUDA_CHECK(cudaEventRecord(b, g_stream));
-    TILENET_CUDA_CHECK(cudaEventSynchronize(b));
-    float ms;
-    TILENET_CUDA_CHECK(cudaEventElapsedTime(&ms, a, b));
-    if (i >= 5) t.push_back(ms);
+    const double s = timer.per_launch(g_stream, 1, [&] {
+      TILENET_CUDA_CHECK(cudaMemcpyAsync(dst.p, src.p, bytes, cudaMemcpyDeviceToDevice, g_stream));
+    });
+    if (i >= 5) t.push_back(s);
   }
   std::sort(t.begin(), t.end());
-  return 2.0 * bytes / (t[t.size() / 2] / 1e3) / 1e9;
+  return 2.0 * bytes / t[t.size() / 2] / 1e9;
 }
 
 #ifdef TILENET_HAVE_CUDNN

@@ -71,30 +71,33 @@ void check_global(const char* op, std::int64_t n, std::int64_t hw, std::int64_t 
   TILENET_CHECK(n >= 1 && hw >= 1 && c >= 1, ShapeError, op, ": extents must be >= 1, got N=", n, " HW=", hw, " C=", c);
 }
 
+// The checks, vector width and launch check both directions share; launch(vc) launches with
+// V = vc's value channels per thread (in: x or dy, out: y or dx).
+template <typename T, typename Launch>
+void gap_launch(const char* op, const T* in, T* out, std::int64_t n, std::int64_t hw, std::int64_t c, cudaStream_t s,
+                Launch&& launch) {
+  check_global(op, n, hw, c);
+  check_not_null(op, {in, out});
+  with_vec(pick_vec(c, sizeof(T), {in, out}), launch);
+  check_launch(op, s);
+}
+
 template <typename T>
 void gap_forward(const T* x, T* y, std::int64_t n, std::int64_t hw, std::int64_t c, cudaStream_t s) {
-  const char* op = "global_avg_pool_forward";
-  check_global(op, n, hw, c);
-  check_not_null(op, {x, y});
-  with_vec(pick_vec(c, sizeof(T), {x, y}), [&](auto vc) {
+  gap_launch("global_avg_pool_forward", x, y, n, hw, c, s, [&](auto vc) {
     constexpr int V = decltype(vc)::value;
     const dim3 grid(static_cast<unsigned>(ceil_div<std::int64_t>(c / V, 32)),
                     static_cast<unsigned>(std::min<std::int64_t>(n, 65535)));
     global_avg_forward_kernel<T, V><<<grid, dim3(32, 8), 0, s>>>(x, y, n, hw, c);
   });
-  check_launch(op, s);
 }
 
 template <typename T>
 void gap_backward(const T* dy, T* dx, std::int64_t n, std::int64_t hw, std::int64_t c, cudaStream_t s) {
-  const char* op = "global_avg_pool_backward";
-  check_global(op, n, hw, c);
-  check_not_null(op, {dy, dx});
-  with_vec(pick_vec(c, sizeof(T), {dy, dx}), [&](auto vc) {
+  gap_launch("global_avg_pool_backward", dy, dx, n, hw, c, s, [&](auto vc) {
     constexpr int V = decltype(vc)::value;
     global_avg_backward_kernel<T, V><<<grid_for(n * hw * (c / V), 256), 256, 0, s>>>(dy, dx, n, hw, c);
   });
-  check_launch(op, s);
 }
 
 }  // namespace

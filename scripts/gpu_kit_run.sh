@@ -2,7 +2,8 @@
 # Runs on a GPU machine from a folder packed by scripts/gpu_kit_pack.sh:
 #   1. every test executable (GPU cases included), JSON reports;
 #   1b. (samples) short runs of the sample trainers on the GPU: MNIST MLP and CNN, AlexNet's
-#      synthetic steps (fp32 with BatchNorm, mixed) and its Fashion-MNIST path (GPU resize), so a
+#      synthetic steps (fp32 with BatchNorm, mixed), then samples/tests/check_samples_cuda.sh (each
+#      sample's CUDA path against its CPU path, AlexNet's Fashion-MNIST path with the GPU resize), so a
 #      first-use failure shows before the e2e step depends on them;
 #   2. compute-sanitizer memcheck, racecheck, initcheck and synccheck over the GPU tests
 #      (TILENET_TEST_SMALL=1 shrinks the shapes);
@@ -143,10 +144,9 @@ if [[ ",$only," == *",samples,"* ]]; then
         "train_alexnet --synthetic --device cuda --steps 3 --warmup 1 --batch-size 32 --bn")
   if [ -n "$data" ]; then
     runs+=("train_mnist --data $data --device cuda --model mlp --epochs 2 --train-limit 4096 --test-limit 1024 --verbose 2"
-           "train_mnist --data $data --device cuda --model cnn --epochs 2 --train-limit 4096 --test-limit 1024 --verbose 2 --precision mixed"
-           "train_alexnet --data $data --device cuda --size 67 --epochs 1 --train-limit 1024 --test-limit 256 --verbose 2 --precision mixed")
+           "train_mnist --data $data --device cuda --model cnn --epochs 2 --train-limit 4096 --test-limit 1024 --verbose 2 --precision mixed")
   else
-    say "WARNING: the kit carries no data/fashion-mnist: the MNIST and AlexNet --data runs are skipped (and e2e's MNIST rows will fail)"
+    say "WARNING: the kit carries no data/fashion-mnist: the MNIST runs and the CUDA-vs-CPU check are skipped (and e2e's MNIST rows will fail)"
   fi
   i=0
   for r in "${runs[@]}"; do

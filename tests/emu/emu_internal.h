@@ -11,6 +11,28 @@
 
 namespace tilenet_emu::detail {
 
+// One thread's asynchronous operations in commit groups (cp.async, wgmma): an operation is issued
+// into the open group, a commit closes it, and a wait retires the oldest closed groups, running
+// their operations, until at most `pending` remain.
+template <typename Op>
+struct AsyncGroups {
+  std::vector<Op> open;
+  std::vector<std::vector<Op>> closed;
+
+  void issue(Op op) { open.push_back(std::move(op)); }
+  void commit() {
+    closed.push_back(std::move(open));
+    open.clear();
+  }
+  template <typename F>
+  void retire(std::size_t pending, F&& run) {
+    while (closed.size() > pending) {
+      for (const Op& op : closed.front()) run(op);
+      closed.erase(closed.begin());
+    }
+  }
+};
+
 // One wgmma.mma_async as issued: it runs when a wgmma.wait_group retires its group.
 struct WgmmaOp {
   float* d;
@@ -20,8 +42,7 @@ struct WgmmaOp {
 };
 
 struct HopperThread {
-  std::vector<WgmmaOp> open;                 // issued since the last commit_group
-  std::vector<std::vector<WgmmaOp>> groups;  // committed, not yet retired
+  AsyncGroups<WgmmaOp> wgmma;
   bool fenced = false;                       // a wgmma.fence came before the first wgmma
   int issued = 0;                            // wgmma.mma_async instructions issued
   std::uint64_t issued_hash = 0;             // and a hash of their shapes and descriptors
@@ -41,7 +62,6 @@ struct HopperBlock {
 HopperThread& hopper_thread();  // the running thread's
 HopperBlock& hopper_block();    // the running block's
 int thread_linear();            // the running thread's linear index in its block
-std::string where_current();    // "block (x,y,z) thread (x,y,z)" of the running thread
 // The running thread waits until some barrier phase of its block completes (a try_wait that
 // failed); when no thread of the block can make progress any more, the block reports a deadlock.
 void wait_for_barrier_phase();

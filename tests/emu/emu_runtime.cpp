@@ -118,8 +118,7 @@ struct Thread {
   State state = State::kRun;
   Combine op = nullptr;
   int pred = 0;  // this thread's __syncthreads_count predicate
-  std::vector<Copy> open;                // cp.async issued since the last commit
-  std::vector<std::vector<Copy>> groups;  // committed, not yet waited for
+  detail::AsyncGroups<Copy> copies;      // cp.async: a copy lands when its group is waited for
   std::uint64_t poll_epoch = 0;           // kPoll: the block's barrier epoch when it started waiting
   detail::HopperThread hopper;
 };
@@ -174,10 +173,7 @@ std::string where(const Thread& t) {
 
 void yield_to_scheduler() { switch_context(g_cur->ctx, g_block->scheduler); }
 
-void complete_group(std::vector<Copy>& g) {
-  for (Copy& c : g) std::memcpy(c.dst, c.data, static_cast<std::size_t>(c.bytes));
-  g.clear();
-}
+void land(const Copy& c) { std::memcpy(c.dst, c.data, static_cast<std::size_t>(c.bytes)); }
 
 void thread_entry() {
   Thread* t = g_cur;
@@ -188,9 +184,8 @@ void thread_entry() {
   }
   // A thread's outstanding copies still land (the hardware finishes them); the kernel just never
   // waited for them.
-  for (auto& g : t->groups) complete_group(g);
-  complete_group(t->open);
-  t->groups.clear();
+  t->copies.commit();
+  t->copies.retire(0, land);
   t->state = State::kDone;
   yield_to_scheduler();  // never resumed
   std::abort();
@@ -359,8 +354,7 @@ void run_grid(const LaunchConfig& cfg, const std::function<void()>& body) {
           t.idx = dim3(i % cfg.block.x, (i / cfg.block.x) % cfg.block.y, i / (cfg.block.x * cfg.block.y));
           t.state = State::kRun;
           t.op = nullptr;
-          t.open.clear();
-          t.groups.clear();
+          t.copies = {};
           t.hopper = detail::HopperThread();
           make_context(t.ctx, g_stacks.get(static_cast<std::size_t>(i)), kStackBytes, thread_entry);
         }
@@ -418,7 +412,6 @@ namespace detail {
 HopperThread& hopper_thread() { return g_cur->hopper; }
 HopperBlock& hopper_block() { return g_block->hopper; }
 int thread_linear() { return g_cur->linear; }
-std::string where_current() { return where(*g_cur); }
 void wait_for_barrier_phase() {
   g_cur->poll_epoch = g_block->hopper.epoch;
   g_cur->state = State::kPoll;
@@ -523,20 +516,10 @@ void cp_async(void* smem, const void* gmem, int bytes, int src_bytes) {
   c.bytes = bytes;
   std::memset(c.data, 0, sizeof c.data);
   if (src_bytes > 0) std::memcpy(c.data, gmem, static_cast<std::size_t>(src_bytes));  // global data is read-only
-  g_cur->open.push_back(c);
+  g_cur->copies.issue(c);
 }
-void cp_async_commit() {
-  Thread& t = *g_cur;
-  t.groups.push_back(std::move(t.open));
-  t.open.clear();
-}
-void cp_async_wait(int pending) {
-  Thread& t = *g_cur;
-  while (static_cast<int>(t.groups.size()) > pending) {
-    complete_group(t.groups.front());
-    t.groups.erase(t.groups.begin());
-  }
-}
+void cp_async_commit() { g_cur->copies.commit(); }
+void cp_async_wait(int pending) { g_cur->copies.retire(static_cast<std::size_t>(pending), land); }
 
 // ---- fp16 ---------------------------------------------------------------------------------------------
 float half_bits_to_float(unsigned short h) {

@@ -30,7 +30,8 @@ namespace {
 
 using detail::Mbarrier;
 
-[[noreturn]] void fail(const std::string& what) { trap((what + " (" + detail::where_current() + ")").c_str()); }
+// The block's error names the thread (emu_runtime.cpp's thread_entry).
+[[noreturn]] void fail(const std::string& what) { trap(what.c_str()); }
 
 // ---- mbarrier ---------------------------------------------------------------------------------------
 Mbarrier& barrier(std::uint64_t* bar, const char* op) {
@@ -160,10 +161,12 @@ struct Operand {
     lbo = static_cast<std::size_t>((desc >> 16) & 0x3FFFu) << 4;
     sbo = static_cast<std::size_t>((desc >> 32) & 0x3FFFu) << 4;
     const unsigned base_offset = (desc >> 49) & 7u, layout = static_cast<unsigned>(desc >> 62);
-    if (layout != 1) fail(std::string("wgmma: operand ") + which + " descriptor layout type " + std::to_string(layout) + " (only 1, the 128-byte swizzle, is emulated)");
-    if (base_offset != 0) fail(std::string("wgmma: operand ") + which + " descriptor has a base offset (not emulated)");
+    const std::string desc_of = std::string("wgmma: operand ") + which + "'s descriptor";
+    if (layout != 1)
+      fail(desc_of + " has layout type " + std::to_string(layout) + " (only 1, the 128-byte swizzle, is emulated)");
+    if (base_offset != 0) fail(desc_of + " has a base offset (not emulated)");
     if ((start & 0x380u) != 0)
-      fail(std::string("wgmma: operand ") + which + " descriptor starts at " + std::to_string(start) +
+      fail(desc_of + " starts at " + std::to_string(start) +
            ", not in the first 128-byte row of a 1024-byte swizzle pattern (base offset 0 needs that)");
   }
   // Element (mn, k) of the operand (A: mn = row m; B: mn = column n).
@@ -268,7 +271,7 @@ void wgmma(float* d, int n, std::uint64_t desc_a, std::uint64_t desc_b, int mn_m
   detail::HopperThread& h = detail::hopper_thread();
   if (!h.fenced) fail("wgmma.mma_async before any wgmma.fence");
   if (n < 8 || n > 256 || n % 8 != 0) fail("wgmma.mma_async: N must be a multiple of 8 in 8..256");
-  h.open.push_back({d, n, desc_a, desc_b, mn_major_a, mn_major_b});
+  h.wgmma.issue({d, n, desc_a, desc_b, mn_major_a, mn_major_b});
   for (const std::uint64_t v : {static_cast<std::uint64_t>(n * 4 + mn_major_a * 2 + mn_major_b), desc_a, desc_b})
     h.issued_hash = (h.issued_hash ^ v) * 0x100000001b3ULL;
   ++h.issued;
@@ -276,19 +279,12 @@ void wgmma(float* d, int n, std::uint64_t desc_a, std::uint64_t desc_b, int mn_m
 
 void wgmma_fence() { detail::hopper_thread().fenced = true; }
 
-void wgmma_commit() {
-  detail::HopperThread& h = detail::hopper_thread();
-  h.groups.push_back(std::move(h.open));
-  h.open.clear();
-}
+void wgmma_commit() { detail::hopper_thread().wgmma.commit(); }
 
 void wgmma_wait(int pending) {
-  detail::HopperThread& h = detail::hopper_thread();
   const int t = detail::thread_linear() % 128;
-  while (static_cast<int>(h.groups.size()) > pending) {
-    for (const detail::WgmmaOp& op : h.groups.front()) run_wgmma(op, t);
-    h.groups.erase(h.groups.begin());
-  }
+  detail::hopper_thread().wgmma.retire(static_cast<std::size_t>(pending),
+                                       [t](const detail::WgmmaOp& op) { run_wgmma(op, t); });
 }
 
 namespace detail {
