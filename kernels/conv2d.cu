@@ -7,6 +7,7 @@
 #include "kernels/conv2d.h"
 #include "kernels/conv2d_igemm.cuh"
 #include "kernels/conv2d_plan.cuh"
+#include "kernels/gemm.h"
 #include "kernels/launch.h"
 #include "tensor/error.h"
 
@@ -66,6 +67,7 @@ void forward_t(const Conv2dShape& sh, const T* x, const T* w, const float* bias,
   check_conv2d_shape(sh, op);
   check_ptrs(op, x, "x", w, "w", y, "y");
   constexpr bool hp = std::is_same_v<T, half>;
+  if (hp && algo == Conv2dAlgo::Auto) gemm_settle_auto(stream);  // may run the wgmma self-check once
   algo = resolve(algo, sh, Conv2dPass::forward, hp);
   Params p = base_params(sh);
   if (algo == Conv2dAlgo::Im2colGemm) {
@@ -101,6 +103,7 @@ void backward_data_t(const Conv2dShape& sh, const T* dy, const T* w, T* dx, void
   check_conv2d_shape(sh, op);
   check_ptrs(op, dy, "dy", w, "w", dx, "dx");
   constexpr bool hp = std::is_same_v<T, half>;
+  if (hp && algo == Conv2dAlgo::Auto) gemm_settle_auto(stream);  // may run the wgmma self-check once
   algo = resolve(algo, sh, Conv2dPass::backward_data, hp);
   Params p = base_params(sh);
   if (algo == Conv2dAlgo::Im2colGemm) {
@@ -179,6 +182,7 @@ void backward_filter_t(const Conv2dShape& sh, const T* x, const T* dy, TW* dw, b
   check_conv2d_shape(sh, op);
   check_ptrs(op, x, "x", dy, "dy", dw, "dw");
   constexpr bool hp = std::is_same_v<T, half>;
+  if (hp && algo == Conv2dAlgo::Auto) gemm_settle_auto(stream);  // may run the wgmma self-check once
   algo = resolve(algo, sh, Conv2dPass::backward_filter, hp);
   Params p = base_params(sh);
   if (algo == Conv2dAlgo::Im2colGemm) {
@@ -209,14 +213,17 @@ void backward_filter_t(const Conv2dShape& sh, const T* x, const T* dy, TW* dw, b
 }  // namespace
 
 Conv2dAlgo conv2d_choose_algo(const Conv2dShape& shape, Conv2dPass pass, bool half_inputs) {
-  (void)shape;
-  (void)pass;
-  (void)half_inputs;
+  if (half_inputs && conv::auto_prefers_wgmma(shape, to_pass(pass))) return Conv2dAlgo::ImplicitGemmWgmma;
   return Conv2dAlgo::ImplicitGemm;
 }
 
 std::size_t conv2d_workspace_bytes(const Conv2dShape& sh, Conv2dPass pass, bool half_inputs, Conv2dAlgo algo) {
   check_conv2d_shape(sh, "conv2d_workspace_bytes");
+  // Auto on Hopper: the wgmma self-check may settle between this query and the launch and change
+  // the pick (and backward-filter's split count): cover both.
+  if (algo == Conv2dAlgo::Auto && half_inputs && sm90a_kernels_available())
+    return std::max(conv2d_workspace_bytes(sh, pass, true, Conv2dAlgo::ImplicitGemm),
+                    conv2d_workspace_bytes(sh, pass, true, Conv2dAlgo::ImplicitGemmWgmma));
   algo = resolve(algo, sh, pass, half_inputs);
   const Pass ps = to_pass(pass);
   if (algo == Conv2dAlgo::Im2colGemm) return conv::im2col_workspace(sh, ps, half_inputs, half_inputs);

@@ -61,6 +61,8 @@ const char* conv2d_pass_name(Conv2dPass pass);  // "fwd", "bwd_data", "bwd_filte
 
 // CUDA algorithms. Auto asks the chooser (conv2d_choose_algo). An explicit algorithm always runs
 // (any shape, any alignment): where its fast path does not apply it takes a slower loader itself.
+// On Hopper, Auto takes ImplicitGemmWgmma for fp16 only once the wgmma self-check (run at the first
+// fp16 GEMM or convolution outside a stream capture, or by gemm_settle_auto) has passed on the device.
 enum class Conv2dAlgo {
   Auto,
   Im2colGemm,    // explicit im2col buffer (col2im gather for backward-data) + tilenet GEMM; workspace
@@ -69,6 +71,8 @@ enum class Conv2dAlgo {
   ImplicitGemmLargeTile,  // the same kernels with the tile forced to the largest config
   ImplicitGemmSmallTile,  // ... and to the smallest (more blocks for small outputs)
   ImplicitGemm8Warps,     // the large tile on 8 warps instead of 4 (fp16; fp32 runs the large tile)
+  ImplicitGemmWgmma,      // Hopper: the 128x128x64 wgmma tile (sm_90a build, compute capability 9.0,
+                          // fp16 with 16-byte-loadable operands); elsewhere ImplicitGemm's tile
 };
 const char* conv2d_algo_name(Conv2dAlgo algo);
 // Every explicit algorithm (no Auto), for tests and benchmarks.

@@ -182,12 +182,48 @@ __device__ __forceinline__ long long out_row_offset(const Params& p, int m, int 
   return ((static_cast<long long>(n) * p.h + p.ph + i * p.str_h) * p.w + p.pw + j * p.str_w) * p.c;
 }
 
+// Output columns n and n+1 (the second only when n + 1 < gemm_n) of an fp16 implicit GEMM's row
+// at element offset `off`: backward-filter's fp32 split-K partials as they are; else the
+// forward's bias and ReLU, then fp16 (backward-data: plain fp16). Pair stores where p.pair_store.
+template <Pass kPass>
+__device__ __forceinline__ void store_f16_pair(const Params& p, long long off, int n, float v0, float v1) {
+  const bool two = n + 1 < p.gemm_n;
+  if constexpr (kPass == Pass::wgrad) {
+    float* o = static_cast<float*>(p.out) + off + n;
+    if (two && p.pair_store) {
+      *reinterpret_cast<float2*>(o) = make_float2(v0, v1);
+    } else {
+      o[0] = v0;
+      if (two) o[1] = v1;
+    }
+  } else {
+    if (kPass == Pass::fwd) {
+      if (p.bias) {
+        v0 += p.bias[n];
+        if (two) v1 += p.bias[n + 1];
+      }
+      if (p.relu) {
+        v0 = relu_keep_nan(v0);
+        v1 = relu_keep_nan(v1);
+      }
+    }
+    __half* o = reinterpret_cast<__half*>(static_cast<half*>(p.out) + off + n);
+    if (two && p.pair_store) {
+      *reinterpret_cast<__half2*>(o) = __floats2half2_rn(v0, v1);
+    } else {
+      o[0] = __float2half_rn(v0);
+      if (two) o[1] = __float2half_rn(v1);
+    }
+  }
+}
+
 }  // namespace tilenet::kernels::conv
 
 namespace tilenet::kernels::conv {
 
 // Tile configurations of the implicit-GEMM kernels (the chooser in conv2d.cu picks one).
-enum class Tile { L, M, S, N, W };  // large, medium, small, narrow (gemm_n <= 16), large on 8 warps (fp16)
+// large, medium, small, narrow (gemm_n <= 16), large on 8 warps (fp16), Hopper wgmma (fp16, sm_90a)
+enum class Tile { L, M, S, N, W, H };
 struct TileShape {
   int bm, bn, bk;
 };
@@ -209,6 +245,16 @@ int blocks_per_sm(Pass pass, Tile tile, bool vec_a, bool vec_b);
 // vec_b = c. Returns the tile that ran.
 Tile launch_igemm_f16(Pass pass, Tile tile, bool vec_a, bool vec_b, const Params& p, int splits, cudaStream_t stream);
 Tile launch_igemm_f32(Pass pass, Tile tile, bool vec_a, bool vec_b, const Params& p, int splits, cudaStream_t stream);
+
+// The Hopper tile (kernels/conv2d_implicit_gemm_wgmma_sm90a.cu, built only with the sm_90a
+// kernels): fp16, the 16-byte loaders of both operands only, a compute capability 9.0 device.
+// f16::tile_available / blocks_per_sm / launch_igemm_f16 route Tile::H here when it applies.
+namespace wg {
+bool usable(Pass pass, bool vec_a, bool vec_b);  // this build, this device and these loader modes
+TileShape tile_shape();
+int blocks_per_sm(Pass pass);
+void launch(Pass pass, const Params& p, int splits, cudaStream_t stream);
+}  // namespace wg
 
 }  // namespace tilenet::kernels::conv
 

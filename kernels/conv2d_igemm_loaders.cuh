@@ -5,6 +5,7 @@
 #pragma once
 
 #include "kernels/conv2d_igemm.cuh"
+#include "kernels/mma_sync_ops.cuh"
 
 namespace tilenet::kernels::conv {
 
@@ -314,5 +315,39 @@ struct WgradB {
     }
   }
 };
+
+// The k-tiles this block runs (backward-filter: its split's share, split = blockIdx.z), with both
+// iterators placed at the first of them. Returns their count.
+template <Pass kPass, int BK, class AIt, class BIt>
+__device__ __forceinline__ int start_k_tiles(const Params& p, int m_block, int n_block, int tid, AIt& ait, BIt& bit) {
+  const int total_kt = (p.gemm_k + BK - 1) / BK;
+  int kt_begin = 0, kt_end = total_kt;
+  if constexpr (kPass == Pass::wgrad) {
+    kt_begin = static_cast<int>(blockIdx.z) * p.k_tiles_per_split;
+    kt_end = min(total_kt, kt_begin + p.k_tiles_per_split);
+    ait.init(p, m_block, tid, kt_begin * BK);
+    bit.init(p, n_block, tid, kt_begin * BK);
+  } else {
+    ait.init(p, m_block, tid);
+    bit.init(p, n_block, tid);
+  }
+  return max(0, kt_end - kt_begin);
+}
+
+// Starts the 16-byte cp.async copies of a vector iterator's chunks of its current k-tile into the
+// tile at dst, chunk i of this thread at element offset off(tid, i); chunks the iterator reads as
+// zero are zero-filled (nothing read). kL1: through L1 (operands neighbouring windows re-read).
+template <bool kL1, class It, typename T, class Off>
+__device__ __forceinline__ void cp_async_tile(const It& it, const Params& p, const void* base, T* dst, int tid,
+                                              Off off) {
+  using L = typename It::L;
+#pragma unroll
+  for (int i = 0; i < L::ITERS; ++i) {
+    if (!L::live(tid, i)) continue;
+    const T* src = static_cast<const T*>(base);
+    const bool ok = it.src(p, i, src);
+    tc::cp_async_16<kL1>(dst + off(tid, i), ok ? static_cast<const void*>(src) : base, ok ? 16 : 0);
+  }
+}
 
 }  // namespace tilenet::kernels::conv

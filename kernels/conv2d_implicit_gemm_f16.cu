@@ -1,4 +1,5 @@
-// Implicit-GEMM convolution on fp16 Tensor Cores (fp32 accumulation), all three passes.
+// Implicit-GEMM convolution on fp16 Tensor Cores (fp32 accumulation), all three passes. (On Hopper
+// the wgmma tile, Tile::H, is conv2d_implicit_gemm_wgmma_sm90a.cu; launch_igemm_f16 routes it.)
 //
 // Algorithm: the GEMM views of kernels/conv2d_igemm.cuh; no im2col buffer: each thread's operand
 // iterator computes the input address of its 16-byte chunks on the fly, out-of-range taps and
@@ -14,7 +15,7 @@
 // Measured (H100, AlexNet conv layers at batch 128, bench/results/h100/conv_dev.md): forward
 // 108-313 us a layer (conv3 266 TFLOP/s, 0.6x cuDNN's time; conv2/conv4 1.3-1.5x), backward-data
 // conv2-5 0.5-1.4x, backward-filter conv2-5 1.4-1.9x cuDNN's time.
-// Resources (-Xptxas -v, sm_90, CUDA 13.0): 84-236 registers over the tiles and loaders, no spills.
+// Resources (-Xptxas -v, sm_90, CUDA 13.0): 84-237 registers over the tiles and loaders, no spills.
 #include <cuda_fp16.h>
 
 #include <type_traits>
@@ -83,23 +84,9 @@ __global__ void __launch_bounds__(Cfg::kThreads, Cfg::kMinBlocks) igemm_tc_kerne
   const int warp_m = warp % Cfg::kWarpsM, warp_n = warp / Cfg::kWarpsM;
   const int m_block = blockIdx.x * Cfg::BM, n_block = blockIdx.y * Cfg::BN;
   const int split = blockIdx.z;
-  const int total_kt = (p.gemm_k + BK - 1) / BK;
-  int kt_begin = 0, kt_end = total_kt;
-  if (kPass == Pass::wgrad) {
-    kt_begin = split * p.k_tiles_per_split;
-    kt_end = min(total_kt, kt_begin + p.k_tiles_per_split);
-  }
-  const int nkt = max(0, kt_end - kt_begin);
-
   AIt ait;
   BIt bit;
-  if constexpr (kPass == Pass::wgrad) {
-    ait.init(p, m_block, tid, kt_begin * BK);
-    bit.init(p, n_block, tid, kt_begin * BK);
-  } else {
-    ait.init(p, m_block, tid);
-    bit.init(p, n_block, tid);
-  }
+  const int nkt = start_k_tiles<kPass, BK>(p, m_block, n_block, tid, ait, bit);
   Vec<half> areg[AIt::kIsVector ? 1 : LA::ITERS];
   Vec<half> breg[BIt::kIsVector ? 1 : LB::ITERS];
 
@@ -107,28 +94,20 @@ __global__ void __launch_bounds__(Cfg::kThreads, Cfg::kMinBlocks) igemm_tc_kerne
   auto issue = [&](int stage) {
     half* a_dst = sA + stage * SL::kAStage;
     half* b_dst = sB + stage * SL::kBStage;
+    if constexpr (AIt::kIsVector)
+      cp_async_tile<kPass != Pass::wgrad>(ait, p, p.a, a_dst, tid,
+                                          [](int t, int i) { return chunk_offset<LA, kMN, SL::kALd>(t, i); });
+    else
 #pragma unroll
-    for (int i = 0; i < LA::ITERS; ++i) {
-      if (!LA::live(tid, i)) continue;
-      if constexpr (AIt::kIsVector) {
-        const half* src = static_cast<const half*>(p.a);
-        const bool ok = ait.src(p, i, src);
-        tc::cp_async_16<kPass != Pass::wgrad>(a_dst + chunk_offset<LA, kMN, SL::kALd>(tid, i), ok ? src : p.a, ok ? 16 : 0);
-      } else {
-        areg[i] = ait.load(p, i);
-      }
-    }
+      for (int i = 0; i < LA::ITERS; ++i)
+        if (LA::live(tid, i)) areg[i] = ait.load(p, i);
+    if constexpr (BIt::kIsVector)
+      cp_async_tile<kPass == Pass::wgrad>(bit, p, p.b, b_dst, tid,
+                                          [](int t, int i) { return chunk_offset<LB, kMN, SL::kBLd>(t, i); });
+    else
 #pragma unroll
-    for (int i = 0; i < LB::ITERS; ++i) {
-      if (!LB::live(tid, i)) continue;
-      if constexpr (BIt::kIsVector) {
-        const half* src = static_cast<const half*>(p.b);
-        const bool ok = bit.src(p, i, src);
-        tc::cp_async_16<kPass == Pass::wgrad>(b_dst + chunk_offset<LB, kMN, SL::kBLd>(tid, i), ok ? src : p.b, ok ? 16 : 0);
-      } else {
-        breg[i] = bit.load(p, i);
-      }
-    }
+      for (int i = 0; i < LB::ITERS; ++i)
+        if (LB::live(tid, i)) breg[i] = bit.load(p, i);
   };
   // Stores what the register loaders fetched, then moves the iterators on.
   auto finish = [&](int stage) {
@@ -232,36 +211,7 @@ __global__ void __launch_bounds__(Cfg::kThreads, Cfg::kMinBlocks) igemm_tc_kerne
 #pragma unroll
       for (int ni = 0; ni < NI; ++ni) {
         const int n = n_block + warp_n * Cfg::WN + ni * 8 + 2 * (lane & 3);
-        if (n >= p.gemm_n) continue;
-        float v0 = acc[mi][ni][2 * hh], v1 = acc[mi][ni][2 * hh + 1];
-        const bool two = n + 1 < p.gemm_n;
-        if constexpr (kPass == Pass::wgrad) {
-          float* o = static_cast<float*>(p.out) + off + n;
-          if (two && p.pair_store)
-            *reinterpret_cast<float2*>(o) = make_float2(v0, v1);
-          else {
-            o[0] = v0;
-            if (two) o[1] = v1;
-          }
-        } else {
-          if (kPass == Pass::fwd) {
-            if (p.bias) {
-              v0 += p.bias[n];
-              if (two) v1 += p.bias[n + 1];
-            }
-            if (p.relu) {
-              v0 = relu_keep_nan(v0);
-              v1 = relu_keep_nan(v1);
-            }
-          }
-          __half* o = reinterpret_cast<__half*>(static_cast<half*>(p.out) + off + n);
-          if (two && p.pair_store)
-            *reinterpret_cast<__half2*>(o) = __floats2half2_rn(v0, v1);
-          else {
-            o[0] = __float2half_rn(v0);
-            if (two) o[1] = __float2half_rn(v1);
-          }
-        }
+        if (n < p.gemm_n) store_f16_pair<kPass>(p, off, n, acc[mi][ni][2 * hh], acc[mi][ni][2 * hh + 1]);
       }
     }
 }
@@ -292,6 +242,7 @@ struct TensorCoreFamily {
       case Tile::M: return fn(static_cast<CfgM*>(nullptr));
       case Tile::N: return fn(static_cast<CfgN*>(nullptr));
       case Tile::W: return fn(static_cast<CfgW*>(nullptr));
+      case Tile::H: return fn(static_cast<CfgL*>(nullptr));  // Hopper tile not usable: the large one
       case Tile::S: break;
     }
     return fn(static_cast<CfgS*>(nullptr));
@@ -312,13 +263,37 @@ using Dispatch = IgemmDispatch<TensorCoreFamily>;
 
 }  // namespace
 
+#if !defined(TILENET_HAS_SM90A)
+namespace wg {  // no sm_90a kernels in this build: Tile::H is never usable
+bool usable(Pass, bool, bool) { return false; }
+TileShape tile_shape() { return Dispatch::tile_shape(Tile::L); }
+int blocks_per_sm(Pass) { return 0; }
+void launch(Pass, const Params&, int, cudaStream_t) {
+  throw DeviceError("conv2d implicit GEMM (fp16 wgmma): this build has no sm_90a kernels");
+}
+}  // namespace wg
+#endif
+
+// Tile::H goes to the Hopper kernels where they apply, else it is the large tile.
 namespace f16 {
-TileShape tile_shape(Tile t) { return Dispatch::tile_shape(t); }
-bool tile_available(Pass pass, Tile t, bool va, bool vb) { return Dispatch::tile_available(pass, t, va, vb); }
-int blocks_per_sm(Pass pass, Tile t, bool va, bool vb) { return Dispatch::blocks_per_sm(pass, t, va, vb); }
+TileShape tile_shape(Tile t) { return t == Tile::H && wg::usable(Pass::fwd, true, true) ? wg::tile_shape() : Dispatch::tile_shape(t); }
+bool tile_available(Pass pass, Tile t, bool va, bool vb) {
+  return t == Tile::H ? wg::usable(pass, va, vb) : Dispatch::tile_available(pass, t, va, vb);
+}
+int blocks_per_sm(Pass pass, Tile t, bool va, bool vb) {
+  if (t == Tile::H && wg::usable(pass, va, vb)) return wg::blocks_per_sm(pass);
+  return Dispatch::blocks_per_sm(pass, t, va, vb);
+}
 }  // namespace f16
 
 Tile launch_igemm_f16(Pass pass, Tile tile, bool va, bool vb, const Params& p, int splits, cudaStream_t stream) {
+  if (tile == Tile::H) {
+    if (wg::usable(pass, va, vb)) {
+      wg::launch(pass, p, splits, stream);
+      return Tile::H;
+    }
+    tile = Tile::L;
+  }
   return Dispatch::launch(pass, tile, va, vb, p, splits, stream);
 }
 

@@ -52,23 +52,9 @@ __global__ void __launch_bounds__(Cfg::kThreads, Cfg::kMinBlocks) igemm_simt_ker
   const int tx = tid % Cfg::kTx, ty = tid / Cfg::kTx;
   const int m_block = blockIdx.x * BM, n_block = blockIdx.y * BN;
   const int split = blockIdx.z;
-  const int total_kt = (p.gemm_k + BK - 1) / BK;
-  int kt_begin = 0, kt_end = total_kt;
-  if (kPass == Pass::wgrad) {
-    kt_begin = split * p.k_tiles_per_split;
-    kt_end = min(total_kt, kt_begin + p.k_tiles_per_split);
-  }
-  const int nkt = max(0, kt_end - kt_begin);
-
   AIt ait;
   BIt bit;
-  if constexpr (kPass == Pass::wgrad) {
-    ait.init(p, m_block, tid, kt_begin * BK);
-    bit.init(p, n_block, tid, kt_begin * BK);
-  } else {
-    ait.init(p, m_block, tid);
-    bit.init(p, n_block, tid);
-  }
+  const int nkt = start_k_tiles<kPass, BK>(p, m_block, n_block, tid, ait, bit);
   Vec<float> ar[LA::ITERS], br[LB::ITERS];
 
   auto fetch = [&] {

@@ -9,6 +9,7 @@
 #include <numeric>
 #include <tuple>
 
+#include "kernels/gemm_internal.h"
 #include "kernels/launch.h"
 #include "tensor/error.h"
 
@@ -157,7 +158,8 @@ void plan_dims(const Conv2dShape& sh, Pass pass, const Modes& md, long long& gm,
 // of one per output (within the fp16 test tolerances; a tap beyond 65504 would read as inf).
 constexpr std::int64_t kDcolBudget = std::int64_t{256} << 20;  // bytes of dcol per chunk of images
 bool tiny_c_dgrad(const Conv2dShape& sh, const Modes& md, Conv2dAlgo algo) {
-  return sh.c <= 4 && md.va && (algo == Conv2dAlgo::Auto || algo == Conv2dAlgo::ImplicitGemm);
+  return sh.c <= 4 && md.va &&
+         (algo == Conv2dAlgo::Auto || algo == Conv2dAlgo::ImplicitGemm || algo == Conv2dAlgo::ImplicitGemmWgmma);
 }
 int dcol_ld(const Conv2dShape& sh) { return round_up(static_cast<int>(sh.gemm_k()), 8); }
 int dcol_images(const Conv2dShape& sh, std::size_t elem) {
@@ -169,43 +171,63 @@ static std::size_t tiny_c_dgrad_workspace(const Conv2dShape& sh, std::size_t ele
          align256(static_cast<std::size_t>(dcol_images(sh, elem)) * sh.p() * sh.q() * dcol_ld(sh) * elem);
 }
 
-// Tile by estimated efficiency: the fraction of the launched tiles' work that is useful (padding
-// and the last wave's idle slots both waste), times how fast each tile runs per useful flop
-// (measured on an H100: the large tile is the fastest per flop when it fills the device).
+// Per-flop speed of a tile relative to the large mma.sync tile when each fills the device: measured
+// on an H100 for the mma.sync tiles (conv_dev.md). The Hopper tile's 1.5 is an estimate, not a
+// measurement (wgmma's peak is about twice mma.sync's; the gathers and cp.async copies stay), to
+// be replaced by the first H100 run of bench_conv.
+static double tile_speed(Tile t) {
+  switch (t) {
+    case Tile::H: return 1.5;
+    case Tile::L:
+    case Tile::W: return 1.0;
+    case Tile::M: return 0.9;
+    case Tile::S: return 0.75;
+    case Tile::N: return 0.5;
+  }
+  return 0.5;
+}
+
+// Estimated efficiency of tile t: the fraction of the launched tiles' work that is useful (padding
+// and the last wave's idle slots both waste) times the tile's speed. Backward-filter: with the
+// split-K count that fills the waves best (through `splits`).
+static double tile_score(const Conv2dShape& sh, Pass pass, bool hp, const Modes& md, Tile t, int* splits) {
+  long long gm, gn, gk;
+  plan_dims(sh, pass, md, gm, gn, gk);
+  const TileShape ts = tile_shape(hp, t);
+  const long long tiles = ceil_div<long long>(gm, ts.bm) * ceil_div<long long>(gn, ts.bn);
+  const long long slots = static_cast<long long>(sm_count()) * blocks_per_sm(hp, pass, t, md.va, md.vb);
+  const double useful = static_cast<double>(gm) * gn / (static_cast<double>(tiles) * ts.bm * ts.bn);
+  double fill;
+  int sp = 1;
+  if (pass == Pass::wgrad) {
+    sp = wgrad_splits(tiles, slots, ceil_div<long long>(gk, ts.bk), &fill);
+  } else {
+    const long long waves = ceil_div(tiles, slots);
+    fill = static_cast<double>(tiles) / (static_cast<double>(waves) * slots);
+  }
+  if (splits) *splits = sp;
+  return useful * fill * tile_speed(t);
+}
+
 Choice choose(const Conv2dShape& sh, Pass pass, bool hp, const Modes& md, Conv2dAlgo algo) {
   long long gm, gn, gk;
   plan_dims(sh, pass, md, gm, gn, gk);
   Choice ch;
-  auto evaluate = [&](Tile t, int* splits) {
-    const TileShape ts = tile_shape(hp, t);
-    const double speed = t == Tile::L || t == Tile::W ? 1.0 : t == Tile::M ? 0.9 : t == Tile::S ? 0.75 : 0.5;
-    const long long tiles = ceil_div<long long>(gm, ts.bm) * ceil_div<long long>(gn, ts.bn);
-    const long long slots = static_cast<long long>(sm_count()) * blocks_per_sm(hp, pass, t, md.va, md.vb);
-    const double useful = static_cast<double>(gm) * gn / (static_cast<double>(tiles) * ts.bm * ts.bn);
-    double fill;
-    int sp = 1;
-    if (pass == Pass::wgrad) {
-      sp = wgrad_splits(tiles, slots, ceil_div<long long>(gk, ts.bk), &fill);
-    } else {
-      const long long waves = ceil_div(tiles, slots);
-      fill = static_cast<double>(tiles) / (static_cast<double>(waves) * slots);
-    }
-    if (splits) *splits = sp;
-    return useful * fill * speed;
-  };
   if (algo == Conv2dAlgo::ImplicitGemmLargeTile)
     ch.tile = Tile::L;
   else if (algo == Conv2dAlgo::ImplicitGemmSmallTile)
     ch.tile = Tile::S;
   else if (algo == Conv2dAlgo::ImplicitGemm8Warps)
     ch.tile = Tile::W;
+  else if (algo == Conv2dAlgo::ImplicitGemmWgmma && hp && tile_available(hp, pass, Tile::H, md.va, md.vb))
+    ch.tile = Tile::H;
   else if (pass != Pass::wgrad && gn <= 16)
     ch.tile = Tile::N;
   else {
     double best = -1;
     for (Tile t : {Tile::L, Tile::M, Tile::S}) {
       if (!tile_available(hp, pass, t, md.va, md.vb)) continue;
-      const double score = evaluate(t, nullptr);
+      const double score = tile_score(sh, pass, hp, md, t, nullptr);
       if (score > best) {
         best = score;
         ch.tile = t;
@@ -213,8 +235,19 @@ Choice choose(const Conv2dShape& sh, Pass pass, bool hp, const Modes& md, Conv2d
     }
   }
   if (!tile_available(hp, pass, ch.tile, md.va, md.vb)) ch.tile = Tile::S;
-  if (pass == Pass::wgrad) evaluate(ch.tile, &ch.splits);
+  if (pass == Pass::wgrad) tile_score(sh, pass, hp, md, ch.tile, &ch.splits);
   return ch;
+}
+
+bool auto_prefers_wgmma(const Conv2dShape& sh, Pass pass) {
+  if (!wgmma_passed_for_auto()) return false;
+  // The loader modes of cudaMalloc'd (256-byte aligned) tensors.
+  const void* aligned = reinterpret_cast<const void*>(256);
+  const Modes md = loader_modes(sh, pass, true, aligned, aligned);
+  if (tiny_c_dgrad(sh, md, Conv2dAlgo::ImplicitGemm)) return true;  // its 1x1 GEMM: many rows, k_out deep
+  if (!tile_available(true, pass, Tile::H, md.va, md.vb)) return false;
+  const Tile other = choose(sh, pass, true, md, Conv2dAlgo::ImplicitGemm).tile;
+  return tile_score(sh, pass, true, md, Tile::H, nullptr) >= tile_score(sh, pass, true, md, other, nullptr);
 }
 
 // Workspace of the implicit GEMM for loader modes md.

@@ -60,6 +60,10 @@ struct Choice {
   int splits = 1;  // backward-filter split-K
 };
 Choice choose(const Conv2dShape& sh, Pass pass, bool hp, const Modes& md, Conv2dAlgo algo);
+// Auto on fp16: whether the Hopper tile should run this pass (the wgmma self-check has passed on
+// this device, the operands of aligned tensors take it, and it scores at least as well as the
+// mma.sync tile the chooser would take).
+bool auto_prefers_wgmma(const Conv2dShape& sh, Pass pass);
 TileShape tile_shape(bool hp, Tile t);
 
 // Workspace of the implicit GEMM for loader modes md, and the check that a given one suffices for

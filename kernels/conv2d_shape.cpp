@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "kernels/conv2d.h"
+#include "kernels/launch.h"
 #include "tensor/error.h"
 
 namespace tilenet::kernels {
@@ -65,13 +66,16 @@ const char* conv2d_algo_name(Conv2dAlgo algo) {
     case Conv2dAlgo::ImplicitGemmLargeTile: return "implicit_gemm_large";
     case Conv2dAlgo::ImplicitGemmSmallTile: return "implicit_gemm_small";
     case Conv2dAlgo::ImplicitGemm8Warps: return "implicit_gemm_8warps";
+    case Conv2dAlgo::ImplicitGemmWgmma: return "implicit_gemm_wgmma";
   }
   return "?";
 }
 
 std::vector<Conv2dAlgo> conv2d_algos() {
-  return {Conv2dAlgo::Im2colGemm, Conv2dAlgo::ImplicitGemm, Conv2dAlgo::ImplicitGemmLargeTile,
-          Conv2dAlgo::ImplicitGemmSmallTile, Conv2dAlgo::ImplicitGemm8Warps};
+  std::vector<Conv2dAlgo> v = {Conv2dAlgo::Im2colGemm, Conv2dAlgo::ImplicitGemm, Conv2dAlgo::ImplicitGemmLargeTile,
+                               Conv2dAlgo::ImplicitGemmSmallTile, Conv2dAlgo::ImplicitGemm8Warps};
+  if (sm90a_kernels_available()) v.push_back(Conv2dAlgo::ImplicitGemmWgmma);
+  return v;
 }
 
 }  // namespace tilenet::kernels

@@ -77,7 +77,9 @@ bool wgmma_usable(const GemmArgs& g, int batch) {
 // second tile), N past 192 so the 256-wide tile reads all four 64-wide B atoms, K = 13 x 64 - 24
 // (ragged) so the stage ring of either configuration (4 or 6 stages) wraps at least twice and every
 // barrier parity is waited on both ways. About 22 M multiply-adds of CPU reference and 16 small
-// launches. TILENET_DISABLE_WGMMA (kernels/gemm_wgmma_gate.h) turns wgmma off for Auto.
+// launches. Then the Hopper convolution tile, one small convolution per pass (about 47 M more
+// multiply-adds; the verdict covers both, so conv Auto takes that tile only once both passed).
+// TILENET_DISABLE_WGMMA (kernels/gemm_wgmma_gate.h) turns wgmma off for Auto.
 bool wgmma_allowed_for_auto(cudaStream_t stream) {
   if (wgmma_disabled_by_environment()) return false;
   int dev = 0;
@@ -92,7 +94,7 @@ bool wgmma_allowed_for_auto(cudaStream_t stream) {
     return false;
   }
   if (capture != cudaStreamCaptureStatusNone) return false;
-  return gate.allowed(dev, [] { return wgmma_self_check(136, 200, 808, 2); }, std::cerr);
+  return gate.allowed(dev, [] { return wgmma_self_check(136, 200, 808, 2) + wgmma_conv_self_check(); }, std::cerr);
 }
 
 GemmAlgo resolve_auto(const GemmArgs& g, int batch, bool half_in, cudaStream_t stream) {
@@ -289,6 +291,14 @@ void gemm_with_config(const GemmParams& p, const half* a, const half* b, half* c
 
 void gemm_settle_auto(cudaStream_t stream) {
   if (device_cc() == 90 && sm90a_kernels_available()) (void)wgmma_allowed_for_auto(stream);
+}
+
+bool wgmma_passed_for_auto() {
+  if (device_cc() != 90 || !sm90a_kernels_available() || wgmma_disabled_by_environment()) return false;
+  int dev = 0;
+  TILENET_CUDA_CHECK(cudaGetDevice(&dev));
+  const auto v = wgmma_auto_gate().verdict(dev);
+  return v.value_or(false);
 }
 
 GemmAlgo gemm_auto_choice(const GemmParams& in, bool half_in) {

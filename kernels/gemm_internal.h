@@ -48,5 +48,12 @@ GemmAlgo gemm_auto_choice(const GemmParams& p, bool half_inputs);
 // captures a graph). Throws DeviceError when the wgmma path is not available, and OutOfMemoryError
 // or CudaError when the check itself cannot run.
 std::string wgmma_self_check(int m, int n, int k, int batch = 1);
+// The same for the Hopper implicit-GEMM convolution tile (Conv2dAlgo::ImplicitGemmWgmma): one
+// convolution of each pass (fp16, small integers, exact) against the CPU reference.
+std::string wgmma_conv_self_check();
+
+// Whether Auto's wgmma self-check has already passed on the current device (and
+// TILENET_DISABLE_WGMMA is not set). Never runs the check: gemm_settle_auto() does.
+bool wgmma_passed_for_auto();
 
 }  // namespace tilenet::kernels

@@ -41,7 +41,7 @@ bool WgmmaAutoGate::allowed(int device, const Check& check, std::ostream& warn) 
   if (!ok) {
     const std::string first = failure.substr(0, failure.find('\n'));
     warn << "tilenet: gemm: wgmma self-check failed on CUDA device " << device << " (" << first
-         << "); GemmAlgo::Auto uses mma_sync instead of wgmma on this device" << std::endl;
+         << "); Auto uses mma_sync instead of wgmma on this device (GEMM and convolution)" << std::endl;
   }
   verdicts_[device] = ok;
   return ok;

@@ -1,7 +1,9 @@
-// The safety net in front of GemmAlgo::Auto's use of the Hopper wgmma kernels (which went in
-// without ever running on a GPU): the first time Auto would pick wgmma on a device, a self-check
-// runs; if it fails, Auto stops choosing wgmma on that device and says so once on stderr. An
-// explicit GemmAlgo::Wgmma request still runs the kernel, so the tests see its bugs.
+// The safety net in front of Auto's use of the Hopper wgmma kernels (which went in without ever
+// running on a GPU): the first time GemmAlgo::Auto would pick wgmma on a device, or an fp16
+// convolution with Conv2dAlgo::Auto runs there, a self-check of the GEMM and convolution wgmma
+// kernels runs; if it fails, Auto stops choosing wgmma (GEMM and convolution) on that device and
+// says so once on stderr. An explicit GemmAlgo::Wgmma or Conv2dAlgo::ImplicitGemmWgmma request
+// still runs the kernel, so the tests see its bugs.
 // Pure host code: the check is passed in, so the gating logic is testable without a GPU.
 #pragma once
 

@@ -1,13 +1,57 @@
-// wgmma.mma_async wrappers (sm_90a): fp16 x fp16 -> fp32, A and B from shared-memory descriptors,
-// scale-d true (accumulate into d; zero d first), transposes as immediates (0: K-major, 1: MN-major).
-// TA/TB here are those immediates, not GemmArgs::ta/tb: a row-major k x n B (tb false) is MN-major.
-// The operand lists are long and regular; they were written out by a short script, not by hand.
-// TILENET_EMU: the CPU emulator's wgmma (tests/emu/hopper_emu.cpp), for the emulation tests only.
+// wgmma helpers (sm_90a), shared by the Hopper GEMM and the Hopper implicit-GEMM convolution:
+// fences, commit/wait, 128-byte-swizzle shared-memory descriptors, and the mma_async wrappers
+// (fp16 x fp16 -> fp32, A and B from descriptors, scale-d true: accumulate into d, so zero d
+// first; transposes as immediates, 0: K-major, 1: MN-major). TA/TB here are those immediates,
+// not GemmArgs::ta/tb: a row-major k x n B (tb false) is MN-major. The operand lists are long and
+// regular; they were written out by a short script, not by hand.
+// TILENET_EMU: the CPU emulator's versions (tests/emu/hopper_emu.cpp), for the emulation tests only.
 #pragma once
 
 #include <cstdint>
 
+#include "kernels/mma_sync_ops.cuh"
+
 namespace tilenet::kernels::gemm_detail {
+
+#if defined(TILENET_EMU)
+__device__ __forceinline__ void wgmma_fence() { ::tilenet_emu::wgmma_fence(); }
+__device__ __forceinline__ void wgmma_commit() { ::tilenet_emu::wgmma_commit(); }
+template <int N>
+__device__ __forceinline__ void wgmma_wait() {
+  ::tilenet_emu::wgmma_wait(N);
+}
+template <int N>
+__device__ __forceinline__ void fence_operands(float (&)[N]) {}
+#else
+__device__ __forceinline__ void wgmma_fence() { asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory"); }
+__device__ __forceinline__ void wgmma_commit() { asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory"); }
+template <int N>
+__device__ __forceinline__ void wgmma_wait() {
+  asm volatile("wgmma.wait_group.sync.aligned %0;\n" ::"n"(N) : "memory");
+}
+// Keeps the compiler from moving accumulator reads or writes across the asynchronous wgmma.
+template <int N>
+__device__ __forceinline__ void fence_operands(float (&d)[N]) {
+#pragma unroll
+  for (int i = 0; i < N; ++i) asm volatile("" : "+f"(d[i])::"memory");
+}
+#endif
+// Shared-memory matrix descriptor, 128-byte swizzle (layout type 1 in bits 62-63).
+__device__ __forceinline__ std::uint64_t make_desc(const void* p, unsigned lbo_bytes, unsigned sbo_bytes) {
+  std::uint64_t d = (tc::smem_addr(p) & 0x3FFFFu) >> 4;
+  d |= static_cast<std::uint64_t>((lbo_bytes >> 4) & 0x3FFFu) << 16;
+  d |= static_cast<std::uint64_t>((sbo_bytes >> 4) & 0x3FFFu) << 32;
+  d |= static_cast<std::uint64_t>(1) << 62;
+  return d;
+}
+
+// Orders this thread's earlier generic-proxy writes to shared memory (st.shared, cp.async after
+// its wait) before later async-proxy reads of it (wgmma operands); a barrier must follow.
+__device__ __forceinline__ void fence_proxy_async() {
+#if !defined(TILENET_EMU)
+  asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
+#endif
+}
 
 // D(64x256, f32) += A(64x16, f16, smem desc) * B(16x256, f16, smem desc); 128 accumulators per thread.
 template <int TA, int TB>

@@ -1,16 +1,20 @@
 // wgmma_self_check (kernels/gemm_internal.h): the Hopper wgmma kernels (gemm_wgmma_sm90a.cu) on
 // small integers, where fp32 accumulation is exact, against a CPU product: every transpose and
 // tile configuration, fp32 and fp16 output (the fp16 result must be the rounded exact value).
+// wgmma_conv_self_check: the same for the Hopper implicit-GEMM convolution tile
+// (conv2d_implicit_gemm_wgmma_sm90a.cu), one convolution of each pass against the CPU reference.
 // Used by GemmGpu.WgmmaSelfCheck and by the gate in front of GemmAlgo::Auto
 // (kernels/gemm_wgmma_gate.h). Host code only.
 #include <cuda_runtime_api.h>
 
+#include <algorithm>
 #include <cstddef>
 #include <random>
 #include <sstream>
 #include <string>
 #include <vector>
 
+#include "kernels/conv2d.h"
 #include "kernels/gemm_args.h"
 #include "kernels/gemm_internal.h"
 #include "kernels/launch.h"
@@ -161,6 +165,94 @@ std::string wgmma_self_check(int m, int n, int k, int batch) {
         }
       }
   }
+  return report.str();
+}
+
+}  // namespace tilenet::kernels
+
+namespace tilenet::kernels {
+
+std::string wgmma_conv_self_check() {
+  TILENET_CHECK(sm90a_kernels_available(), DeviceError, "wgmma_conv_self_check: no sm_90a device / build");
+  // Two ragged 128-row tiles of pixels (200), k_out = 136 (a ragged second column tile), c = 64:
+  // forward runs 9 k-tiles (the 5-stage ring wraps), backward-data 20, backward-filter 4 per split.
+  // Values in {-1, 0, 1}: every sum stays below 2048, so fp16 results are exact integers too.
+  Conv2dShape sh;
+  sh.n = 2, sh.h = sh.w = 10, sh.c = 64, sh.k = 136, sh.r = sh.s = 3;
+  sh.pad_top = sh.pad_left = sh.pad_bottom = sh.pad_right = 1;
+  const std::size_t nx = static_cast<std::size_t>(sh.n) * sh.h * sh.w * sh.c;
+  const std::size_t nw = static_cast<std::size_t>(sh.k) * sh.r * sh.s * sh.c;
+  const std::size_t ny = static_cast<std::size_t>(sh.n) * sh.p() * sh.q() * sh.k;
+  std::size_t ws_bytes = 0;
+  for (Conv2dPass pass : {Conv2dPass::forward, Conv2dPass::backward_data, Conv2dPass::backward_filter})
+    ws_bytes = std::max(ws_bytes, conv2d_workspace_bytes(sh, pass, true, Conv2dAlgo::ImplicitGemmWgmma));
+  const RelaxedCaptureMode relaxed;
+  DeviceBuffer dx(nx * 2), dw(nw * 2), dy(ny * 2), dbias(sh.k * 4), dout(std::max({nx * 2, ny * 2, nw * 4})),
+      dws(std::max<std::size_t>(ws_bytes, 16));
+  const OwnStream stream;
+  const cudaStream_t st = stream.s;
+  std::mt19937 gen(4321);
+  std::uniform_int_distribution<int> dist(-1, 1);
+  auto fill = [&](std::vector<half>& v, std::size_t n) {
+    v.resize(n);
+    for (auto& e : v) e = float_to_half(static_cast<float>(dist(gen)));
+  };
+  std::vector<half> hx, hw, hy;
+  fill(hx, nx);
+  fill(hw, nw);
+  fill(hy, ny);
+  std::vector<float> bias(sh.k);
+  for (auto& b : bias) b = static_cast<float>(dist(gen) * 4);
+  TILENET_CUDA_CHECK(cudaMemcpyAsync(dx.p, hx.data(), nx * 2, cudaMemcpyHostToDevice, st));
+  TILENET_CUDA_CHECK(cudaMemcpyAsync(dw.p, hw.data(), nw * 2, cudaMemcpyHostToDevice, st));
+  TILENET_CUDA_CHECK(cudaMemcpyAsync(dy.p, hy.data(), ny * 2, cudaMemcpyHostToDevice, st));
+  TILENET_CUDA_CHECK(cudaMemcpyAsync(dbias.p, bias.data(), sh.k * 4, cudaMemcpyHostToDevice, st));
+
+  std::ostringstream report;
+  const std::string shape = " " + sh.str();
+  // Runs one pass into a NaN-poisoned output and compares its `count` values (fp16 or fp32, rows
+  // of `row` values) exactly.
+  auto check = [&](const char* pass, std::size_t count, int row, bool half_out, const std::vector<float>& want,
+                   auto&& run) {
+    TILENET_CUDA_CHECK(cudaMemsetAsync(dout.p, 0xff, count * (half_out ? 2 : 4), st));
+    run();
+    std::vector<float> got(count);
+    if (half_out) {
+      std::vector<half> g16(count);
+      TILENET_CUDA_CHECK(cudaMemcpyAsync(g16.data(), dout.p, count * 2, cudaMemcpyDeviceToHost, st));
+      TILENET_CUDA_CHECK(cudaStreamSynchronize(st));
+      for (std::size_t e = 0; e < count; ++e) got[e] = half_to_float(g16[e]);
+    } else {
+      TILENET_CUDA_CHECK(cudaMemcpyAsync(got.data(), dout.p, count * 4, cudaMemcpyDeviceToHost, st));
+      TILENET_CUDA_CHECK(cudaStreamSynchronize(st));
+    }
+    compare(got, want, row, std::string("conv2d wgmma ") + pass + shape, report);
+  };
+  auto to_float = [](const std::vector<half>& v) {
+    std::vector<float> f(v.size());
+    for (std::size_t e = 0; e < v.size(); ++e) f[e] = half_to_float(v[e]);
+    return f;
+  };
+  const auto algo = Conv2dAlgo::ImplicitGemmWgmma;
+
+  std::vector<half> ref_y(ny), ref_dx(nx);
+  std::vector<float> ref_dw(nw);
+  conv2d_forward_ref(sh, hx.data(), hw.data(), bias.data(), ref_y.data(), Activation::relu);
+  check("fwd", ny, sh.k, true, to_float(ref_y), [&] {
+    conv2d_forward(sh, static_cast<const half*>(dx.p), static_cast<const half*>(dw.p),
+                   static_cast<const float*>(dbias.p), static_cast<half*>(dout.p), Activation::relu, dws.p, ws_bytes,
+                   st, algo);
+  });
+  conv2d_backward_data_ref(sh, hy.data(), hw.data(), ref_dx.data());
+  check("bwd_data", nx, sh.c, true, to_float(ref_dx), [&] {
+    conv2d_backward_data(sh, static_cast<const half*>(dy.p), static_cast<const half*>(dw.p),
+                         static_cast<half*>(dout.p), dws.p, ws_bytes, st, algo);
+  });
+  conv2d_backward_filter_ref(sh, hx.data(), hy.data(), ref_dw.data(), false);
+  check("bwd_filter", nw, sh.r * sh.s * sh.c, false, ref_dw, [&] {
+    conv2d_backward_filter(sh, static_cast<const half*>(dx.p), static_cast<const half*>(dy.p),
+                           static_cast<float*>(dout.p), false, dws.p, ws_bytes, st, algo);
+  });
   return report.str();
 }
 

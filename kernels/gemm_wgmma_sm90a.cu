@@ -129,38 +129,6 @@ __device__ __forceinline__ void setmaxnreg_inc() {
   asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;\n" ::"n"(N));
 #endif
 }
-#if defined(TILENET_EMU)
-__device__ __forceinline__ void wgmma_fence() { ::tilenet_emu::wgmma_fence(); }
-__device__ __forceinline__ void wgmma_commit() { ::tilenet_emu::wgmma_commit(); }
-template <int N>
-__device__ __forceinline__ void wgmma_wait() {
-  ::tilenet_emu::wgmma_wait(N);
-}
-template <int N>
-__device__ __forceinline__ void fence_operands(float (&)[N]) {}
-#else
-__device__ __forceinline__ void wgmma_fence() { asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory"); }
-__device__ __forceinline__ void wgmma_commit() { asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory"); }
-template <int N>
-__device__ __forceinline__ void wgmma_wait() {
-  asm volatile("wgmma.wait_group.sync.aligned %0;\n" ::"n"(N) : "memory");
-}
-// Keeps the compiler from moving accumulator reads or writes across the asynchronous wgmma.
-template <int N>
-__device__ __forceinline__ void fence_operands(float (&d)[N]) {
-#pragma unroll
-  for (int i = 0; i < N; ++i) asm volatile("" : "+f"(d[i])::"memory");
-}
-#endif
-// Shared-memory matrix descriptor, 128-byte swizzle (layout type 1 in bits 62-63).
-__device__ __forceinline__ std::uint64_t make_desc(const void* p, unsigned lbo_bytes, unsigned sbo_bytes) {
-  std::uint64_t d = (smem_addr(p) & 0x3FFFFu) >> 4;
-  d |= static_cast<std::uint64_t>((lbo_bytes >> 4) & 0x3FFFu) << 16;
-  d |= static_cast<std::uint64_t>((sbo_bytes >> 4) & 0x3FFFu) << 32;
-  d |= static_cast<std::uint64_t>(1) << 62;
-  return d;
-}
-
 template <class C, int TA, int TB>
 __global__ void __launch_bounds__(C::kThreads, 1)
     gemm_wgmma_kernel(const __grid_constant__ CUtensorMap map_a, const __grid_constant__ CUtensorMap map_b, GemmArgs g,

@@ -14,6 +14,9 @@
 #include <vector>
 
 #include "kernels/conv2d.h"
+#include "kernels/gemm.h"
+#include "kernels/gemm_wgmma_gate.h"
+#include "kernels/launch.h"
 #include "tensor/conv.h"
 #include "tensor/memory.h"
 #include "tensor/stream.h"
@@ -264,6 +267,30 @@ TEST(Conv2dGpuRelu, NaNBiasPassesF32) {
 TEST(Conv2dGpuRelu, NaNBiasPassesF16) {
   TILENET_REQUIRE_GPU();
   check_relu_keeps_nan_bias<half>();
+}
+
+// Hopper only: Auto's way to the wgmma tile. Settling the gate (the self-check, which runs the
+// convolution tile on every pass) must pass; Auto then takes the tile for AlexNet's conv3 at
+// batch 128 (three full 128-wide column tiles, 169 row tiles), and the workspace Auto asks for
+// covers both what it ran before the verdict and what it runs after.
+TEST(Conv2dGpuWgmma, AutoTakesTheHopperTileOnceTheSelfCheckPasses) {
+  TILENET_REQUIRE_GPU();
+  if (!kernels::sm90a_kernels_available()) GTEST_SKIP() << "no sm_90a device / build";
+  if (kernels::wgmma_disabled_by_environment()) GTEST_SKIP() << "TILENET_DISABLE_WGMMA is set";
+  int dev = 0;
+  TILENET_CUDA_CHECK(cudaGetDevice(&dev));
+  kernels::gemm_settle_auto(nullptr);
+  ASSERT_TRUE(kernels::wgmma_auto_gate().verdict(dev).has_value());
+  ASSERT_TRUE(*kernels::wgmma_auto_gate().verdict(dev)) << "the wgmma self-check failed (see stderr)";
+  const Conv2dShape conv3 = conv_shape(128, 13, 13, 192, 384, 3, 3, 1, 1);
+  EXPECT_EQ(kernels::conv2d_choose_algo(conv3, Conv2dPass::forward, true), Conv2dAlgo::ImplicitGemmWgmma);
+  EXPECT_EQ(kernels::conv2d_choose_algo(conv3, Conv2dPass::forward, false), Conv2dAlgo::ImplicitGemm);
+  for (Conv2dPass pass : {Conv2dPass::forward, Conv2dPass::backward_data, Conv2dPass::backward_filter}) {
+    SCOPED_TRACE(kernels::conv2d_pass_name(pass));
+    const std::size_t any = kernels::conv2d_workspace_bytes(conv3, pass, true);
+    EXPECT_GE(any, kernels::conv2d_workspace_bytes(conv3, pass, true, Conv2dAlgo::ImplicitGemm));
+    EXPECT_GE(any, kernels::conv2d_workspace_bytes(conv3, pass, true, Conv2dAlgo::ImplicitGemmWgmma));
+  }
 }
 
 TEST(Conv2dGpuTensor, MatchesCpuPathAndChecksWorkspace) {

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace tilenet_emu::detail {
@@ -57,6 +58,9 @@ struct Mbarrier {
 struct HopperBlock {
   std::map<const void*, Mbarrier> bars;  // initialised in this block
   std::uint64_t epoch = 0;               // bumped whenever a barrier phase completes
+  // Shared-memory byte ranges [first, second) of the window that issued, not yet retired wgmma
+  // operands read, with the number of such operands (one per issuing thread).
+  std::map<std::pair<std::size_t, std::size_t>, int> inflight_reads;
 };
 
 HopperThread& hopper_thread();  // the running thread's
@@ -69,6 +73,10 @@ void wait_for_barrier_phase();
 // the same sequence (same shapes and descriptors). Returns "" or what differs, after a block ran;
 // threads[i] is the state of the block's thread i.
 std::string check_warpgroups(const std::vector<const HopperThread*>& threads);
+// Traps when an asynchronous write (cp.async, TMA) of `bytes` at `dst` in shared memory overlaps an
+// operand that a wgmma in flight may still read: on the GPU the copy can land before the wgmma
+// reads (a write-after-read race the emulator's ordering would otherwise hide). `what`: the writer.
+void check_async_write(const void* dst, std::size_t bytes, const char* what);
 // The block's shared-memory window (see shared_address in cuda_emu.h): its start and size.
 unsigned char* smem_window(std::size_t* bytes);
 

@@ -511,6 +511,7 @@ void cp_async(void* smem, const void* gmem, int bytes, int src_bytes) {
   if (reinterpret_cast<std::uintptr_t>(smem) % static_cast<unsigned>(bytes) != 0 ||
       (src_bytes > 0 && reinterpret_cast<std::uintptr_t>(gmem) % static_cast<unsigned>(bytes) != 0))
     trap("cp.async with a misaligned address");
+  detail::check_async_write(smem, static_cast<std::size_t>(bytes), "cp.async");
   Copy c;
   c.dst = smem;
   c.bytes = bytes;

@@ -169,6 +169,14 @@ struct Operand {
       fail(desc_of + " starts at " + std::to_string(start) +
            ", not in the first 128-byte row of a 1024-byte swizzle pattern (base offset 0 needs that)");
   }
+  // The bytes of the window the operand's mn_extent x 16 elements can occupy: from the first to the
+  // last element's 128-byte row (the swizzle permutes 16-byte chunks within a row).
+  std::pair<std::size_t, std::size_t> footprint(int mn_extent) const {
+    const std::size_t last = mn_major ? start + ((mn_extent - 1) / 64) * lbo + sbo + 7 * 128 +
+                                            (std::min(mn_extent, 64) - 1) * 2
+                                      : start + ((mn_extent - 1) / 8) * sbo + 7 * 128 + 15 * 2;
+    return {start & ~std::size_t{127}, (last | 127) + 1};
+  }
   // Element (mn, k) of the operand (A: mn = row m; B: mn = column n).
   float at(int mn, int k) const {
     const std::size_t plain = mn_major ? start + (mn / 64) * lbo + (k / 8) * sbo + (k % 8) * 128 + (mn % 64) * 2
@@ -181,7 +189,18 @@ struct Operand {
   }
 };
 
+// Adds (+1) or removes (-1) an issued wgmma's operands from the block's in-flight reads.
+void track_reads(const detail::WgmmaOp& op, int delta) {
+  auto& reads = detail::hopper_block().inflight_reads;
+  const Operand a(op.desc_a, op.mn_major_a != 0, "A"), b(op.desc_b, op.mn_major_b != 0, "B");
+  for (const auto& range : {a.footprint(64), b.footprint(op.n)}) {
+    const int left = reads[range] += delta;
+    if (left <= 0) reads.erase(range);
+  }
+}
+
 void run_wgmma(const detail::WgmmaOp& op, int t) {
+  track_reads(op, -1);
   const Operand a(op.desc_a, op.mn_major_a != 0, "A"), b(op.desc_b, op.mn_major_b != 0, "B");
   const int warp = t / 32, lane = t % 32;
   float arow[2][16];
@@ -247,6 +266,7 @@ void tma_load(void* smem, const void* map_ptr, std::uint64_t* bar, const int* co
   for (std::uint32_t d = 0; d < m.rank; ++d) elems *= m.box[d];
   const std::size_t bytes = elems * m.elem_bytes;
   if (dst_addr + bytes > window_bytes) fail("cp.async.bulk.tensor: the box overruns shared memory");
+  detail::check_async_write(dst, bytes, "cp.async.bulk.tensor");
   for (std::size_t e = 0; e < elems; ++e) {
     std::size_t rest = e, src = 0;
     bool inside = true;
@@ -272,6 +292,7 @@ void wgmma(float* d, int n, std::uint64_t desc_a, std::uint64_t desc_b, int mn_m
   if (!h.fenced) fail("wgmma.mma_async before any wgmma.fence");
   if (n < 8 || n > 256 || n % 8 != 0) fail("wgmma.mma_async: N must be a multiple of 8 in 8..256");
   h.wgmma.issue({d, n, desc_a, desc_b, mn_major_a, mn_major_b});
+  track_reads({d, n, desc_a, desc_b, mn_major_a, mn_major_b}, +1);
   for (const std::uint64_t v : {static_cast<std::uint64_t>(n * 4 + mn_major_a * 2 + mn_major_b), desc_a, desc_b})
     h.issued_hash = (h.issued_hash ^ v) * 0x100000001b3ULL;
   ++h.issued;
@@ -288,6 +309,19 @@ void wgmma_wait(int pending) {
 }
 
 namespace detail {
+void check_async_write(const void* dst, std::size_t bytes, const char* what) {
+  std::size_t window_bytes = 0;
+  const unsigned char* window = smem_window(&window_bytes);
+  const auto* p = static_cast<const unsigned char*>(dst);
+  if (p < window || p >= window + window_bytes) return;  // not shared memory: checked elsewhere
+  const std::size_t lo = static_cast<std::size_t>(p - window), hi = lo + bytes;
+  for (const auto& [range, count] : hopper_block().inflight_reads)
+    if (lo < range.second && range.first < hi)
+      fail(std::string(what) + " writes shared bytes [" + std::to_string(lo) + ", " + std::to_string(hi) +
+           ") that a wgmma in flight reads ([" + std::to_string(range.first) + ", " + std::to_string(range.second) +
+           "), " + std::to_string(count) + " thread(s)): retire its group (wgmma.wait_group) before the copy");
+}
+
 std::string check_warpgroups(const std::vector<const HopperThread*>& threads) {
   for (std::size_t w = 0; w * 128 < threads.size(); ++w) {
     const std::size_t first = w * 128, last = std::min(threads.size(), first + 128);
