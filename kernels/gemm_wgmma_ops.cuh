@@ -48,7 +48,9 @@ __device__ __forceinline__ std::uint64_t make_desc(const void* p, unsigned lbo_b
 // Orders this thread's earlier generic-proxy writes to shared memory (st.shared, cp.async after
 // its wait) before later async-proxy reads of it (wgmma operands); a barrier must follow.
 __device__ __forceinline__ void fence_proxy_async() {
-#if !defined(TILENET_EMU)
+#if defined(TILENET_EMU)
+  ::tilenet_emu::fence_proxy_async();
+#else
   asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
 #endif
 }

@@ -156,6 +156,8 @@ void tma_load(void* smem, const void* map, std::uint64_t* bar, const int* coords
 // reading shared memory then, as the hardware may.
 void wgmma(float* d, int n, std::uint64_t desc_a, std::uint64_t desc_b, int mn_major_a, int mn_major_b);
 void wgmma_fence();
+// fence.proxy.async.shared::cta: the running thread's earlier cp.async writes become readable by wgmma.
+void fence_proxy_async();
 void wgmma_commit();
 void wgmma_wait(int pending);
 

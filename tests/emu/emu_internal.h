@@ -44,6 +44,7 @@ struct WgmmaOp {
 
 struct HopperThread {
   AsyncGroups<WgmmaOp> wgmma;
+  std::vector<std::size_t> unfenced;  // granules this thread wrote since its last fence.proxy.async
   bool fenced = false;                       // a wgmma.fence came before the first wgmma
   int issued = 0;                            // wgmma.mma_async instructions issued
   std::uint64_t issued_hash = 0;             // and a hash of their shapes and descriptors
@@ -61,6 +62,9 @@ struct HopperBlock {
   // Shared-memory byte ranges [first, second) of the window that issued, not yet retired wgmma
   // operands read, with the number of such operands (one per issuing thread).
   std::map<std::pair<std::size_t, std::size_t>, int> inflight_reads;
+  // Generic-proxy writes not yet ordered for the async proxy: per 16-byte granule of the window,
+  // the thread that wrote it through cp.async and has not run fence.proxy.async since (-1: none).
+  std::vector<int> unfenced_writer;
 };
 
 HopperThread& hopper_thread();  // the running thread's
@@ -73,6 +77,9 @@ void wait_for_barrier_phase();
 // the same sequence (same shapes and descriptors). Returns "" or what differs, after a block ran;
 // threads[i] is the state of the block's thread i.
 std::string check_warpgroups(const std::vector<const HopperThread*>& threads);
+// A cp.async by the running thread landed `bytes` at `dst` (the generic proxy): until that thread
+// runs fence.proxy.async, a wgmma (the async proxy) reading those bytes traps.
+void note_generic_write(const void* dst, std::size_t bytes);
 // Traps when an asynchronous write (cp.async, TMA) of `bytes` at `dst` in shared memory overlaps an
 // operand that a wgmma in flight may still read: on the GPU the copy can land before the wgmma
 // reads (a write-after-read race the emulator's ordering would otherwise hide). `what`: the writer.

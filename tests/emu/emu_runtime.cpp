@@ -173,7 +173,10 @@ std::string where(const Thread& t) {
 
 void yield_to_scheduler() { switch_context(g_cur->ctx, g_block->scheduler); }
 
-void land(const Copy& c) { std::memcpy(c.dst, c.data, static_cast<std::size_t>(c.bytes)); }
+void land(const Copy& c) {
+  std::memcpy(c.dst, c.data, static_cast<std::size_t>(c.bytes));
+  detail::note_generic_write(c.dst, static_cast<std::size_t>(c.bytes));
+}
 
 void thread_entry() {
   Thread* t = g_cur;

@@ -11,6 +11,10 @@
 //     (k % 8) * 128 + 2 (mn % 64);
 //   - accumulator: thread t of the warpgroup, register 4j + e holds row 16 (t / 32) + (t % 32) / 4
 //     + 8 (e / 2), column 8j + 2 (t % 4) + e % 2.
+// Two races the emulator's ordering would hide are trapped instead: an asynchronous write (cp.async,
+// TMA) into shared memory that an issued, not yet retired wgmma reads (write after read), and a
+// wgmma reading bytes a thread wrote with cp.async (the generic proxy) without a fence.proxy.async
+// after it (wgmma reads through the async proxy).
 // Only what tilenet's kernels use is emulated (fp16 operands, 128B-swizzled descriptors with base
 // offset 0); anything else traps with a message rather than computing something plausible.
 // Host code only; nothing here is part of the library.
@@ -199,6 +203,20 @@ void track_reads(const detail::WgmmaOp& op, int delta) {
   }
 }
 
+// Traps when a wgmma operand covers bytes a thread wrote through cp.async and has not fenced
+// (fence.proxy.async) since: on the GPU the wgmma may read them stale.
+void check_fenced(const detail::WgmmaOp& op) {
+  const auto& writer = detail::hopper_block().unfenced_writer;
+  if (writer.empty()) return;
+  const Operand a(op.desc_a, op.mn_major_a != 0, "A"), b(op.desc_b, op.mn_major_b != 0, "B");
+  for (const auto& range : {a.footprint(64), b.footprint(op.n)})
+    for (std::size_t g = range.first / 16; g < range.second / 16 && g < writer.size(); ++g)
+      if (writer[g] >= 0)
+        fail("wgmma reads shared bytes " + std::to_string(16 * g) + ".." + std::to_string(16 * g + 15) +
+             " that thread " + std::to_string(writer[g]) +
+             " wrote with cp.async (the generic proxy) without a fence.proxy.async after it");
+}
+
 void run_wgmma(const detail::WgmmaOp& op, int t) {
   track_reads(op, -1);
   const Operand a(op.desc_a, op.mn_major_a != 0, "A"), b(op.desc_b, op.mn_major_b != 0, "B");
@@ -291,6 +309,8 @@ void wgmma(float* d, int n, std::uint64_t desc_a, std::uint64_t desc_b, int mn_m
   detail::HopperThread& h = detail::hopper_thread();
   if (!h.fenced) fail("wgmma.mma_async before any wgmma.fence");
   if (n < 8 || n > 256 || n % 8 != 0) fail("wgmma.mma_async: N must be a multiple of 8 in 8..256");
+  // Every thread of the warpgroup issues the same wgmma, after the same barrier: one checks.
+  if (detail::thread_linear() % 128 == 0) check_fenced({d, n, desc_a, desc_b, mn_major_a, mn_major_b});
   h.wgmma.issue({d, n, desc_a, desc_b, mn_major_a, mn_major_b});
   track_reads({d, n, desc_a, desc_b, mn_major_a, mn_major_b}, +1);
   for (const std::uint64_t v : {static_cast<std::uint64_t>(n * 4 + mn_major_a * 2 + mn_major_b), desc_a, desc_b})
@@ -299,6 +319,15 @@ void wgmma(float* d, int n, std::uint64_t desc_a, std::uint64_t desc_b, int mn_m
 }
 
 void wgmma_fence() { detail::hopper_thread().fenced = true; }
+
+void fence_proxy_async() {
+  detail::HopperThread& h = detail::hopper_thread();
+  auto& writer = detail::hopper_block().unfenced_writer;
+  const int me = detail::thread_linear();
+  for (const std::size_t g : h.unfenced)
+    if (writer[g] == me) writer[g] = -1;
+  h.unfenced.clear();
+}
 
 void wgmma_commit() { detail::hopper_thread().wgmma.commit(); }
 
@@ -309,6 +338,23 @@ void wgmma_wait(int pending) {
 }
 
 namespace detail {
+void note_generic_write(const void* dst, std::size_t bytes) {
+  std::size_t window_bytes = 0;
+  const unsigned char* window = smem_window(&window_bytes);
+  const auto* p = static_cast<const unsigned char*>(dst);
+  if (p < window || p >= window + window_bytes) return;
+  auto& writer = hopper_block().unfenced_writer;
+  if (writer.empty()) writer.assign((window_bytes + 15) / 16, -1);
+  HopperThread& h = hopper_thread();
+  const int me = thread_linear();
+  const std::size_t lo = static_cast<std::size_t>(p - window);
+  for (std::size_t g = lo / 16; g < (lo + bytes + 15) / 16 && g < writer.size(); ++g)
+    if (writer[g] != me) {  // already listed when it is this thread's
+      writer[g] = me;
+      h.unfenced.push_back(g);
+    }
+}
+
 void check_async_write(const void* dst, std::size_t bytes, const char* what) {
   std::size_t window_bytes = 0;
   const unsigned char* window = smem_window(&window_bytes);
