@@ -359,5 +359,85 @@ def render_table(doc):
     return "\n".join(lines) + "\n"
 
 
+def self_test():
+    """Runs main() on stand-ins for the four programs (no GPU, no PyTorch) and checks e2e.json:
+    the parsing of both sides' outputs, the history-based epoch time, each goal's verdict, a side
+    that fails (recorded, its goal undecided, exit status 1) and the table."""
+    import tempfile
+    import textwrap
+    tmp = tempfile.mkdtemp(prefix="e2e-self-test-")
+    bin_dir = os.path.join(tmp, "bin")
+    os.makedirs(bin_dir)
+
+    def program(name, body):
+        path = os.path.join(bin_dir, name)
+        with open(path, "w") as f:
+            f.write(f"#!{sys.executable}\nimport json, os, sys\nargs = sys.argv[1:]\n" + textwrap.dedent(body))
+        os.chmod(path, 0o755)
+        return path
+
+    program("train_mnist", """
+        hist = args[args.index("--history") + 1]
+        json.dump({"epoch_time_s": [0.5, 0.1, 0.3]}, open(hist, "w"))
+        print("Epoch 3/3 ...")
+        print("memory: peak_in_use_mb=10 peak_requested_mb=8 peak_reserved_mb=20")
+        print("test_accuracy=0.9000 test_loss=0.3000 epoch_time_s=0.200 peak_mem_mb=10")
+    """)
+    program("train_alexnet", """
+        ms = 128.0 if args[args.index("--precision") + 1] == "fp32" else 130.0
+        print("memory: peak_in_use_mb=3000 peak_requested_mb=2900 peak_reserved_mb=3100")
+        print(f"images_per_s={128000 / ms:.1f} step_ms={ms} peak_mem_mb=3000")
+    """)
+    # Stands in for `python3 pytorch_*.py ...`: argv[1] is the script.
+    fake_python = program("python", """
+        script, rest = os.path.basename(args[0]), args[1:]
+        if script == "pytorch_mnist.py":
+            if rest[rest.index("--model") + 1] == "cnn":
+                sys.exit("pytorch_mnist: no CUDA device")
+            print(json.dumps({"epoch_time_s": 1.0, "test_accuracy": 0.95, "peak_mem_mb": 50.0, "torch": "0.0"}))
+        else:
+            prec = rest[rest.index("--precision") + 1]
+            print(json.dumps({"torch": "0.0", "cudnn": 1, prec: {"step_ms": 100.0, "images_per_s": 1280.0,
+                              "peak_mem_mb": 3500.0, "peak_reserved_mb": 4000.0}}))
+    """)
+    try:
+        return check_self_test_run(tmp, bin_dir, fake_python)
+    finally:
+        import shutil
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def check_self_test_run(tmp, bin_dir, fake_python):
+    out = os.path.join(tmp, "results")
+    saved = sys.argv
+    sys.argv = ["e2e.py", "--bin", bin_dir, "--data", tmp, "--out", out, "--gpu", "fake", "--commit", "abc",
+                "--python", fake_python, "--epochs", "3", "--budget-s", "120", "--job-cap-s", "30"]
+    try:
+        rc = main()
+    finally:
+        sys.argv = saved
+    doc = json.load(open(os.path.join(out, "fake", "e2e.json")))
+    rows = {r["name"]: r for r in doc["results"]}
+    assert rc == 1, f"a failed side must make the exit status 1, got {rc}"
+    assert doc["commit"] == "abc" and doc["epochs"] == 3, doc
+    mlp = rows["mnist_mlp_epoch_s"]
+    assert abs(mlp["tilenet"] - 0.2) < 1e-12 and mlp["pytorch"] == 1.0 and mlp["goal_met"] is True, mlp
+    cnn = rows["mnist_cnn_epoch_s"]
+    assert cnn["pytorch"] is None and "exit 1" in cnn["pytorch_error"] and cnn["goal_met"] is None, cnn
+    assert rows["alexnet_step_fp32_ms"]["goal_met"] is True, rows["alexnet_step_fp32_ms"]     # 128 <= 1.5 x 100
+    assert rows["alexnet_step_mixed_ms"]["goal_met"] is False, rows["alexnet_step_mixed_ms"]  # 130 > 1.2 x 100
+    assert rows["alexnet_peak_mem_mb"]["goal_met"] is True, rows["alexnet_peak_mem_mb"]       # 3000 <= 3500
+    assert rows["alexnet_peak_requested_mb"]["tilenet"] == 2900.0, rows["alexnet_peak_requested_mb"]
+    assert rows["fashion_mlp_test_accuracy"]["goal_met"] is True, rows["fashion_mlp_test_accuracy"]
+    assert rows["fashion_cnn_test_accuracy"]["goal_met"] is False, rows["fashion_cnn_test_accuracy"]  # 0.90 < 0.92
+    table = open(os.path.join(out, "fake", "e2e.md")).read()
+    assert "| mnist_mlp_epoch_s | 0.2000 | 1.000 | 5.00x | s | >= 5x faster | yes |" in table, table
+    assert "cnn/pytorch: exit 1" in table, table
+    print("e2e self-test passed")
+    return 0
+
+
 if __name__ == "__main__":
+    if sys.argv[1:2] == ["--self-test"]:
+        sys.exit(self_test())
     sys.exit(main())
