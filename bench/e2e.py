@@ -206,8 +206,8 @@ def main():
     if "alexnet" in only:
         for prec in ("fp32", "mixed"):
             jobs.append(("alexnet_" + prec, "tilenet",
-                         [tl("train_alexnet"), "--synthetic", "--size", "227", "--precision", prec,
-                          "--steps", str(args.alexnet_steps)], parse_tilenet_last))
+                         [tl("train_alexnet"), "--synthetic", "--size", "227", "--device", "cuda", "--precision",
+                          prec, "--steps", str(args.alexnet_steps)], parse_tilenet_last))
             jobs.append(("alexnet_" + prec, "pytorch",
                          [*py("pytorch_alexnet.py"), "--precision", prec, "--steps", str(args.alexnet_steps)],
                          parse_json_last))
@@ -377,6 +377,7 @@ def self_test():
         return path
 
     program("train_mnist", """
+        assert args[args.index("--device") + 1] == "cuda", "the GPU side must not fall back to the CPU"
         hist = args[args.index("--history") + 1]
         json.dump({"epoch_time_s": [0.5, 0.1, 0.3]}, open(hist, "w"))
         print("Epoch 3/3 ...")
@@ -384,6 +385,7 @@ def self_test():
         print("test_accuracy=0.9000 test_loss=0.3000 epoch_time_s=0.200 peak_mem_mb=10")
     """)
     program("train_alexnet", """
+        assert args[args.index("--device") + 1] == "cuda", "the GPU side must not fall back to the CPU"
         ms = 128.0 if args[args.index("--precision") + 1] == "fp32" else 130.0
         print("memory: peak_in_use_mb=3000 peak_requested_mb=2900 peak_reserved_mb=3100")
         print(f"images_per_s={128000 / ms:.1f} step_ms={ms} peak_mem_mb=3000")
