@@ -240,7 +240,7 @@ Choice choose(const Conv2dShape& sh, Pass pass, bool hp, const Modes& md, Conv2d
 }
 
 bool auto_prefers_wgmma(const Conv2dShape& sh, Pass pass) {
-  if (!wgmma_passed_for_auto()) return false;
+  if (!conv_wgmma_passed_for_auto()) return false;
   // The loader modes of cudaMalloc'd (256-byte aligned) tensors.
   const void* aligned = reinterpret_cast<const void*>(256);
   const Modes md = loader_modes(sh, pass, true, aligned, aligned);

@@ -71,30 +71,32 @@ bool wgmma_usable(const GemmArgs& g, int batch) {
   return device_cc() == 90 && sm90a_kernels_available() && wgmma_supports(g, batch);
 }
 
-// Whether Auto may use wgmma on the current device: the once-per-device self-check (see
-// kernels/gemm_wgmma_gate.h) on small integers, every transpose and both tile configurations, f32
-// and f16 output, two strided batches. Shape: two M tiles (both consumer warpgroups, a ragged
-// second tile), N past 192 so the 256-wide tile reads all four 64-wide B atoms, K = 13 x 64 - 24
-// (ragged) so the stage ring of either configuration (4 or 6 stages) wraps at least twice and every
-// barrier parity is waited on both ways. About 22 M multiply-adds of CPU reference and 16 small
-// launches. Then the Hopper convolution tile, one small convolution per pass (about 47 M more
-// multiply-adds; the verdict covers both, so conv Auto takes that tile only once both passed).
+// Whether `gate` allows wgmma on the current device, running `check` once per device to decide:
+// never inside a stream capture (the check allocates, copies and synchronises); until a call
+// outside a capture has decided, the portable path is used and nothing is remembered.
 // TILENET_DISABLE_WGMMA (kernels/gemm_wgmma_gate.h) turns wgmma off for Auto.
-bool wgmma_allowed_for_auto(cudaStream_t stream) {
+bool gate_allows(WgmmaAutoGate& gate, const WgmmaAutoGate::Check& check, cudaStream_t stream) {
   if (wgmma_disabled_by_environment()) return false;
   int dev = 0;
   TILENET_CUDA_CHECK(cudaGetDevice(&dev));
-  WgmmaAutoGate& gate = wgmma_auto_gate();
   if (const auto v = gate.verdict(dev)) return *v;
-  // The check allocates, copies and synchronises: never inside a stream capture. Until a call
-  // outside a capture has decided, the portable path is used (and nothing is remembered).
   cudaStreamCaptureStatus capture = cudaStreamCaptureStatusNone;
   if (cudaStreamIsCapturing(stream, &capture) != cudaSuccess) {
     (void)cudaGetLastError();
     return false;
   }
   if (capture != cudaStreamCaptureStatusNone) return false;
-  return gate.allowed(dev, [] { return wgmma_self_check(136, 200, 808, 2) + wgmma_conv_self_check(); }, std::cerr);
+  return gate.allowed(dev, check, std::cerr);
+}
+
+// GEMM: the self-check on small integers, every transpose and both tile configurations, f32 and
+// f16 output, two strided batches. Shape: two M tiles (both consumer warpgroups, a ragged second
+// tile), N past 192 so the 256-wide tile reads all four 64-wide B atoms, K = 13 x 64 - 24 (ragged)
+// so the stage ring of either configuration (4 or 6 stages) wraps at least twice and every
+// barrier parity is waited on both ways. About 22 M multiply-adds of CPU reference and 16 small
+// launches.
+bool wgmma_allowed_for_auto(cudaStream_t stream) {
+  return gate_allows(wgmma_auto_gate(), [] { return wgmma_self_check(136, 200, 808, 2); }, stream);
 }
 
 GemmAlgo resolve_auto(const GemmArgs& g, int batch, bool half_in, cudaStream_t stream) {
@@ -290,15 +292,18 @@ void gemm_with_config(const GemmParams& p, const half* a, const half* b, half* c
 }
 
 void gemm_settle_auto(cudaStream_t stream) {
-  if (device_cc() == 90 && sm90a_kernels_available()) (void)wgmma_allowed_for_auto(stream);
+  if (device_cc() != 90 || !sm90a_kernels_available()) return;
+  (void)wgmma_allowed_for_auto(stream);
+  // The convolution tile's gate: one exact convolution per pass (about 47 M multiply-adds of CPU
+  // reference, 3 launches).
+  (void)gate_allows(wgmma_conv_auto_gate(), [] { return wgmma_conv_self_check(); }, stream);
 }
 
-bool wgmma_passed_for_auto() {
+bool conv_wgmma_passed_for_auto() {
   if (device_cc() != 90 || !sm90a_kernels_available() || wgmma_disabled_by_environment()) return false;
   int dev = 0;
   TILENET_CUDA_CHECK(cudaGetDevice(&dev));
-  const auto v = wgmma_auto_gate().verdict(dev);
-  return v.value_or(false);
+  return wgmma_conv_auto_gate().verdict(dev).value_or(false);
 }
 
 GemmAlgo gemm_auto_choice(const GemmParams& in, bool half_in) {

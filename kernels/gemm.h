@@ -59,10 +59,11 @@ void gemm(const GemmParams& p, const half* a, const half* b, float* c, cudaStrea
 void gemm(const GemmParams& p, const half* a, const half* b, half* c, cudaStream_t stream,
           GemmAlgo algo = GemmAlgo::Auto);
 
-// Settles, outside any stream capture, what GemmAlgo::Auto may run on the current device: on a
-// Hopper GPU with the sm_90a kernels, the once-per-device wgmma self-check (Auto never runs it
-// inside a capture, so a CUDA graph captured before it would keep the portable fp16 path). Call it
-// before capturing GEMMs into a graph; nothing to do elsewhere, and cheap once settled.
+// Settles, outside any stream capture, what GemmAlgo::Auto and Conv2dAlgo::Auto may run on the
+// current device: on a Hopper GPU with the sm_90a kernels, the once-per-device wgmma self-checks
+// of the GEMM and of the convolution tile (Auto never runs them inside a capture, so a CUDA graph
+// captured before them would keep the portable fp16 paths). Call it before capturing GEMMs or
+// convolutions into a graph; nothing to do elsewhere, and cheap once settled.
 void gemm_settle_auto(cudaStream_t stream = nullptr);
 
 // CPU: the reference (plain loops, double accumulation): the oracle for the tests.

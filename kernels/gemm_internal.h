@@ -52,8 +52,8 @@ std::string wgmma_self_check(int m, int n, int k, int batch = 1);
 // convolution of each pass (fp16, small integers, exact) against the CPU reference.
 std::string wgmma_conv_self_check();
 
-// Whether Auto's wgmma self-check has already passed on the current device (and
+// Whether the convolution tile's wgmma self-check has already passed on the current device (and
 // TILENET_DISABLE_WGMMA is not set). Never runs the check: gemm_settle_auto() does.
-bool wgmma_passed_for_auto();
+bool conv_wgmma_passed_for_auto();
 
 }  // namespace tilenet::kernels

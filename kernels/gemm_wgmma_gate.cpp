@@ -40,8 +40,8 @@ bool WgmmaAutoGate::allowed(int device, const Check& check, std::ostream& warn) 
   const bool ok = failure.empty();
   if (!ok) {
     const std::string first = failure.substr(0, failure.find('\n'));
-    warn << "tilenet: gemm: wgmma self-check failed on CUDA device " << device << " (" << first
-         << "); Auto uses mma_sync instead of wgmma on this device (GEMM and convolution)" << std::endl;
+    warn << "tilenet: " << what_ << ": wgmma self-check failed on CUDA device " << device << " (" << first
+         << "); " << instead_ << " on this device" << std::endl;
   }
   verdicts_[device] = ok;
   return ok;
@@ -54,6 +54,11 @@ bool wgmma_disabled_by_environment() {
 
 WgmmaAutoGate& wgmma_auto_gate() {
   static WgmmaAutoGate gate;
+  return gate;
+}
+
+WgmmaAutoGate& wgmma_conv_auto_gate() {
+  static WgmmaAutoGate gate("conv2d", "Conv2dAlgo::Auto uses the mma_sync tiles instead of the wgmma tile");
   return gate;
 }
 

@@ -269,8 +269,8 @@ TEST(Conv2dGpuRelu, NaNBiasPassesF16) {
   check_relu_keeps_nan_bias<half>();
 }
 
-// Hopper only: Auto's way to the wgmma tile. Settling the gate (the self-check, which runs the
-// convolution tile on every pass) must pass; Auto then takes the tile for AlexNet's conv3 at
+// Hopper only: Auto's way to the wgmma tile. Settling the convolution's gate (its self-check runs
+// the tile on every pass) must pass; Auto then takes the tile for AlexNet's conv3 at
 // batch 128 (three full 128-wide column tiles, 169 row tiles), and the workspace Auto asks for
 // covers both what it ran before the verdict and what it runs after.
 TEST(Conv2dGpuWgmma, AutoTakesTheHopperTileOnceTheSelfCheckPasses) {
@@ -280,8 +280,8 @@ TEST(Conv2dGpuWgmma, AutoTakesTheHopperTileOnceTheSelfCheckPasses) {
   int dev = 0;
   TILENET_CUDA_CHECK(cudaGetDevice(&dev));
   kernels::gemm_settle_auto(nullptr);
-  ASSERT_TRUE(kernels::wgmma_auto_gate().verdict(dev).has_value());
-  ASSERT_TRUE(*kernels::wgmma_auto_gate().verdict(dev)) << "the wgmma self-check failed (see stderr)";
+  ASSERT_TRUE(kernels::wgmma_conv_auto_gate().verdict(dev).has_value());
+  ASSERT_TRUE(*kernels::wgmma_conv_auto_gate().verdict(dev)) << "the conv wgmma self-check failed (see stderr)";
   const Conv2dShape conv3 = conv_shape(128, 13, 13, 192, 384, 3, 3, 1, 1);
   EXPECT_EQ(kernels::conv2d_choose_algo(conv3, Conv2dPass::forward, true), Conv2dAlgo::ImplicitGemmWgmma);
   EXPECT_EQ(kernels::conv2d_choose_algo(conv3, Conv2dPass::forward, false), Conv2dAlgo::ImplicitGemm);

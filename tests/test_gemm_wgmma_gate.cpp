@@ -71,6 +71,23 @@ TEST(GemmWgmmaGate, FailingCheckDisablesWithOneWarningLine) {
   EXPECT_TRUE(gate.allowed(4, [] { return std::string(); }, warn));
 }
 
+// The convolution tile's gate is a second instance: its line names the convolution and what its
+// Auto does instead, and its verdict is its own.
+TEST(GemmWgmmaGate, TheConvolutionGateNamesItselfAndKeepsItsOwnVerdict) {
+  std::ostringstream warn;
+  WgmmaAutoGate conv("conv2d", "Conv2dAlgo::Auto uses the mma_sync tiles instead of the wgmma tile");
+  WgmmaAutoGate gemm;
+  EXPECT_FALSE(conv.allowed(0, [] { return std::string("conv2d wgmma fwd: first mismatch at (0, 3)\n"); }, warn));
+  EXPECT_TRUE(gemm.allowed(0, [] { return std::string(); }, warn));
+  EXPECT_EQ(conv.verdict(0), std::optional<bool>(false));
+  EXPECT_EQ(gemm.verdict(0), std::optional<bool>(true));
+  const std::string w = warn.str();
+  EXPECT_EQ(lines(w), 1) << w;
+  EXPECT_EQ(w.rfind("tilenet: conv2d: wgmma self-check failed on CUDA device 0 (conv2d wgmma fwd", 0), 0u) << w;
+  EXPECT_NE(w.find("Conv2dAlgo::Auto uses the mma_sync tiles"), std::string::npos) << w;
+  EXPECT_NE(&tilenet::kernels::wgmma_conv_auto_gate(), &tilenet::kernels::wgmma_auto_gate());
+}
+
 TEST(GemmWgmmaGate, ThrowingCheckCountsAsFailure) {
   WgmmaAutoGate gate;
   std::ostringstream warn;
