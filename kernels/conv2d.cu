@@ -7,7 +7,7 @@
 #include "kernels/conv2d.h"
 #include "kernels/conv2d_igemm.cuh"
 #include "kernels/conv2d_plan.cuh"
-#include "kernels/gemm.h"
+#include "kernels/gemm_internal.h"
 #include "kernels/launch.h"
 #include "tensor/error.h"
 
@@ -38,6 +38,13 @@ using conv::tiny_c_dgrad;
 using conv::to_pass;
 using conv::vec_width;
 
+// Auto's pick for a launch on `stream`: on Hopper the first fp16 one settles the wgmma tile's gate
+// (its self-check, outside captures) so that the choice knows the verdict.
+Conv2dAlgo resolve_launch(Conv2dAlgo algo, const Conv2dShape& sh, Conv2dPass pass, bool hp, cudaStream_t stream) {
+  if (hp && algo == Conv2dAlgo::Auto) conv_settle_auto(stream);
+  return resolve(algo, sh, pass, hp);
+}
+
 template <typename T>
 void launch_igemm(Pass pass, Tile tile, const Modes& md, const Params& p, int splits, cudaStream_t stream) {
   if constexpr (std::is_same_v<T, half>)
@@ -67,8 +74,7 @@ void forward_t(const Conv2dShape& sh, const T* x, const T* w, const float* bias,
   check_conv2d_shape(sh, op);
   check_ptrs(op, x, "x", w, "w", y, "y");
   constexpr bool hp = std::is_same_v<T, half>;
-  if (hp && algo == Conv2dAlgo::Auto) gemm_settle_auto(stream);  // may run the wgmma self-check once
-  algo = resolve(algo, sh, Conv2dPass::forward, hp);
+  algo = resolve_launch(algo, sh, Conv2dPass::forward, hp, stream);
   Params p = base_params(sh);
   if (algo == Conv2dAlgo::Im2colGemm) {
     conv::im2col_forward(p, sh, x, w, bias, y, act, ws, ws_bytes, stream);
@@ -103,8 +109,7 @@ void backward_data_t(const Conv2dShape& sh, const T* dy, const T* w, T* dx, void
   check_conv2d_shape(sh, op);
   check_ptrs(op, dy, "dy", w, "w", dx, "dx");
   constexpr bool hp = std::is_same_v<T, half>;
-  if (hp && algo == Conv2dAlgo::Auto) gemm_settle_auto(stream);  // may run the wgmma self-check once
-  algo = resolve(algo, sh, Conv2dPass::backward_data, hp);
+  algo = resolve_launch(algo, sh, Conv2dPass::backward_data, hp, stream);
   Params p = base_params(sh);
   if (algo == Conv2dAlgo::Im2colGemm) {
     conv::im2col_backward_data(p, sh, dy, w, dx, ws, ws_bytes, stream);
@@ -182,8 +187,7 @@ void backward_filter_t(const Conv2dShape& sh, const T* x, const T* dy, TW* dw, b
   check_conv2d_shape(sh, op);
   check_ptrs(op, x, "x", dy, "dy", dw, "dw");
   constexpr bool hp = std::is_same_v<T, half>;
-  if (hp && algo == Conv2dAlgo::Auto) gemm_settle_auto(stream);  // may run the wgmma self-check once
-  algo = resolve(algo, sh, Conv2dPass::backward_filter, hp);
+  algo = resolve_launch(algo, sh, Conv2dPass::backward_filter, hp, stream);
   Params p = base_params(sh);
   if (algo == Conv2dAlgo::Im2colGemm) {
     conv::im2col_backward_filter(p, sh, x, dy, dw, accumulate, ws, ws_bytes, stream);

@@ -276,7 +276,7 @@ void launch(Pass, const Params&, int, cudaStream_t) {
 
 // Tile::H goes to the Hopper kernels where they apply, else it is the large tile.
 namespace f16 {
-TileShape tile_shape(Tile t) { return t == Tile::H && wg::usable(Pass::fwd, true, true) ? wg::tile_shape() : Dispatch::tile_shape(t); }
+TileShape tile_shape(Tile t) { return t == Tile::H ? wg::tile_shape() : Dispatch::tile_shape(t); }
 bool tile_available(Pass pass, Tile t, bool va, bool vb) {
   return t == Tile::H ? wg::usable(pass, va, vb) : Dispatch::tile_available(pass, t, va, vb);
 }

@@ -66,10 +66,11 @@ int choose_warp_tiled(const GemmArgs& g) {
 int choose_mma_sync(const GemmArgs& g) { return tiles(g, 128, 128) >= sm_count() ? 0 : 1; }
 int choose_wmma(const GemmArgs& g) { return tiles(g, 128, 128) >= sm_count() ? 0 : 1; }
 int choose_wgmma(const GemmArgs& g) { return tiles(g, 128, 256) >= sm_count() ? 0 : 1; }
-bool wgmma_usable(const GemmArgs& g, int batch) {
-  // The cached compute capability first: other devices never probe for the sm_90a kernels.
-  return device_cc() == 90 && sm90a_kernels_available() && wgmma_supports(g, batch);
-}
+// A Hopper device with this build's sm_90a kernels. The cached compute capability first: other
+// devices never probe for the sm_90a kernels.
+bool hopper_kernels() { return device_cc() == 90 && sm90a_kernels_available(); }
+
+bool wgmma_usable(const GemmArgs& g, int batch) { return hopper_kernels() && wgmma_supports(g, batch); }
 
 // Whether `gate` allows wgmma on the current device, running `check` once per device to decide:
 // never inside a stream capture (the check allocates, copies and synchronises); until a call
@@ -291,16 +292,19 @@ void gemm_with_config(const GemmParams& p, const half* a, const half* b, half* c
          algo, cfg);
 }
 
+void conv_settle_auto(cudaStream_t stream) {
+  // One exact convolution per pass (about 47 M multiply-adds of CPU reference, 3 launches).
+  if (hopper_kernels()) (void)gate_allows(wgmma_conv_auto_gate(), [] { return wgmma_conv_self_check(); }, stream);
+}
+
 void gemm_settle_auto(cudaStream_t stream) {
-  if (device_cc() != 90 || !sm90a_kernels_available()) return;
+  if (!hopper_kernels()) return;
   (void)wgmma_allowed_for_auto(stream);
-  // The convolution tile's gate: one exact convolution per pass (about 47 M multiply-adds of CPU
-  // reference, 3 launches).
-  (void)gate_allows(wgmma_conv_auto_gate(), [] { return wgmma_conv_self_check(); }, stream);
+  conv_settle_auto(stream);
 }
 
 bool conv_wgmma_passed_for_auto() {
-  if (device_cc() != 90 || !sm90a_kernels_available() || wgmma_disabled_by_environment()) return false;
+  if (!hopper_kernels() || wgmma_disabled_by_environment()) return false;
   int dev = 0;
   TILENET_CUDA_CHECK(cudaGetDevice(&dev));
   return wgmma_conv_auto_gate().verdict(dev).value_or(false);

@@ -52,8 +52,11 @@ std::string wgmma_self_check(int m, int n, int k, int batch = 1);
 // convolution of each pass (fp16, small integers, exact) against the CPU reference.
 std::string wgmma_conv_self_check();
 
+// The convolution tile's half of gemm_settle_auto(): settles its gate (its self-check, once per
+// device, never inside a stream capture). What the convolution launchers call before Auto chooses.
+void conv_settle_auto(cudaStream_t stream);
 // Whether the convolution tile's wgmma self-check has already passed on the current device (and
-// TILENET_DISABLE_WGMMA is not set). Never runs the check: gemm_settle_auto() does.
+// TILENET_DISABLE_WGMMA is not set). Never runs the check: conv_settle_auto() does.
 bool conv_wgmma_passed_for_auto();
 
 }  // namespace tilenet::kernels

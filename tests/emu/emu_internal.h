@@ -40,14 +40,15 @@ struct WgmmaOp {
   int n;
   std::uint64_t desc_a, desc_b;
   int mn_major_a, mn_major_b;
+  std::pair<std::size_t, std::size_t> reads[2];  // A's and B's bytes [first, second) of the window
 };
 
 struct HopperThread {
   AsyncGroups<WgmmaOp> wgmma;
   std::vector<std::size_t> unfenced;  // granules this thread wrote since its last fence.proxy.async
-  bool fenced = false;                       // a wgmma.fence came before the first wgmma
-  int issued = 0;                            // wgmma.mma_async instructions issued
-  std::uint64_t issued_hash = 0;             // and a hash of their shapes and descriptors
+  bool fenced = false;                // a wgmma.fence came before the first wgmma
+  int issued = 0;                     // wgmma.mma_async instructions issued
+  std::uint64_t issued_hash = 0;      // and a hash of their shapes and descriptors
 };
 
 struct Mbarrier {

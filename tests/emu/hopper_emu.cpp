@@ -37,6 +37,18 @@ using detail::Mbarrier;
 // The block's error names the thread (emu_runtime.cpp's thread_entry).
 [[noreturn]] void fail(const std::string& what) { trap(what.c_str()); }
 
+// The block's shared-memory window when p lies in it (with p's offset and the window's size),
+// else null.
+unsigned char* window_offset(const void* p, std::size_t* offset, std::size_t* window_bytes = nullptr) {
+  std::size_t bytes = 0;
+  unsigned char* window = detail::smem_window(&bytes);
+  const auto* q = static_cast<const unsigned char*>(p);
+  if (window_bytes) *window_bytes = bytes;
+  if (q < window || q >= window + bytes) return nullptr;
+  *offset = static_cast<std::size_t>(q - window);
+  return window;
+}
+
 // ---- mbarrier ---------------------------------------------------------------------------------------
 Mbarrier& barrier(std::uint64_t* bar, const char* op) {
   auto& bars = detail::hopper_block().bars;
@@ -196,8 +208,7 @@ struct Operand {
 // Adds (+1) or removes (-1) an issued wgmma's operands from the block's in-flight reads.
 void track_reads(const detail::WgmmaOp& op, int delta) {
   auto& reads = detail::hopper_block().inflight_reads;
-  const Operand a(op.desc_a, op.mn_major_a != 0, "A"), b(op.desc_b, op.mn_major_b != 0, "B");
-  for (const auto& range : {a.footprint(64), b.footprint(op.n)}) {
+  for (const auto& range : op.reads) {
     const int left = reads[range] += delta;
     if (left <= 0) reads.erase(range);
   }
@@ -208,8 +219,7 @@ void track_reads(const detail::WgmmaOp& op, int delta) {
 void check_fenced(const detail::WgmmaOp& op) {
   const auto& writer = detail::hopper_block().unfenced_writer;
   if (writer.empty()) return;
-  const Operand a(op.desc_a, op.mn_major_a != 0, "A"), b(op.desc_b, op.mn_major_b != 0, "B");
-  for (const auto& range : {a.footprint(64), b.footprint(op.n)})
+  for (const auto& range : op.reads)
     for (std::size_t g = range.first / 16; g < range.second / 16 && g < writer.size(); ++g)
       if (writer[g] >= 0)
         fail("wgmma reads shared bytes " + std::to_string(16 * g) + ".." + std::to_string(16 * g + 15) +
@@ -269,11 +279,9 @@ void tma_load(void* smem, const void* map_ptr, std::uint64_t* bar, const int* co
   std::memcpy(&m, map_ptr, sizeof m);
   if (m.magic != kMapMagic) fail("cp.async.bulk.tensor: not a tensor map made by cuTensorMapEncodeTiled");
   if (static_cast<int>(m.rank) != rank) fail("cp.async.bulk.tensor: the instruction's rank is not the map's");
-  std::size_t window_bytes = 0;
-  unsigned char* window = detail::smem_window(&window_bytes);
-  const auto* dst = static_cast<unsigned char*>(smem);
-  if (dst < window || dst >= window + window_bytes) fail("cp.async.bulk.tensor: destination outside shared memory");
-  const std::size_t dst_addr = static_cast<std::size_t>(dst - window);
+  std::size_t dst_addr = 0, window_bytes = 0;
+  unsigned char* window = window_offset(smem, &dst_addr, &window_bytes);
+  if (!window) fail("cp.async.bulk.tensor: destination outside shared memory");
   const std::size_t align = m.swizzle_bytes == 128 ? 1024 : 128;
   if (dst_addr % align != 0)
     fail("cp.async.bulk.tensor: destination not " + std::to_string(align) + "-byte aligned");
@@ -284,7 +292,7 @@ void tma_load(void* smem, const void* map_ptr, std::uint64_t* bar, const int* co
   for (std::uint32_t d = 0; d < m.rank; ++d) elems *= m.box[d];
   const std::size_t bytes = elems * m.elem_bytes;
   if (dst_addr + bytes > window_bytes) fail("cp.async.bulk.tensor: the box overruns shared memory");
-  detail::check_async_write(dst, bytes, "cp.async.bulk.tensor");
+  detail::check_async_write(smem, bytes, "cp.async.bulk.tensor");
   for (std::size_t e = 0; e < elems; ++e) {
     std::size_t rest = e, src = 0;
     bool inside = true;
@@ -309,10 +317,12 @@ void wgmma(float* d, int n, std::uint64_t desc_a, std::uint64_t desc_b, int mn_m
   detail::HopperThread& h = detail::hopper_thread();
   if (!h.fenced) fail("wgmma.mma_async before any wgmma.fence");
   if (n < 8 || n > 256 || n % 8 != 0) fail("wgmma.mma_async: N must be a multiple of 8 in 8..256");
+  const Operand a(desc_a, mn_major_a != 0, "A"), b(desc_b, mn_major_b != 0, "B");
+  const detail::WgmmaOp op{d, n, desc_a, desc_b, mn_major_a, mn_major_b, {a.footprint(64), b.footprint(n)}};
   // Every thread of the warpgroup issues the same wgmma, after the same barrier: one checks.
-  if (detail::thread_linear() % 128 == 0) check_fenced({d, n, desc_a, desc_b, mn_major_a, mn_major_b});
-  h.wgmma.issue({d, n, desc_a, desc_b, mn_major_a, mn_major_b});
-  track_reads({d, n, desc_a, desc_b, mn_major_a, mn_major_b}, +1);
+  if (detail::thread_linear() % 128 == 0) check_fenced(op);
+  track_reads(op, +1);
+  h.wgmma.issue(op);
   for (const std::uint64_t v : {static_cast<std::uint64_t>(n * 4 + mn_major_a * 2 + mn_major_b), desc_a, desc_b})
     h.issued_hash = (h.issued_hash ^ v) * 0x100000001b3ULL;
   ++h.issued;
@@ -339,15 +349,12 @@ void wgmma_wait(int pending) {
 
 namespace detail {
 void note_generic_write(const void* dst, std::size_t bytes) {
-  std::size_t window_bytes = 0;
-  const unsigned char* window = smem_window(&window_bytes);
-  const auto* p = static_cast<const unsigned char*>(dst);
-  if (p < window || p >= window + window_bytes) return;
+  std::size_t lo = 0, window_bytes = 0;
+  if (!window_offset(dst, &lo, &window_bytes)) return;
   auto& writer = hopper_block().unfenced_writer;
   if (writer.empty()) writer.assign((window_bytes + 15) / 16, -1);
   HopperThread& h = hopper_thread();
   const int me = thread_linear();
-  const std::size_t lo = static_cast<std::size_t>(p - window);
   for (std::size_t g = lo / 16; g < (lo + bytes + 15) / 16 && g < writer.size(); ++g)
     if (writer[g] != me) {  // already listed when it is this thread's
       writer[g] = me;
@@ -356,11 +363,9 @@ void note_generic_write(const void* dst, std::size_t bytes) {
 }
 
 void check_async_write(const void* dst, std::size_t bytes, const char* what) {
-  std::size_t window_bytes = 0;
-  const unsigned char* window = smem_window(&window_bytes);
-  const auto* p = static_cast<const unsigned char*>(dst);
-  if (p < window || p >= window + window_bytes) return;  // not shared memory: checked elsewhere
-  const std::size_t lo = static_cast<std::size_t>(p - window), hi = lo + bytes;
+  std::size_t lo = 0;
+  if (!window_offset(dst, &lo)) return;  // not shared memory: checked elsewhere
+  const std::size_t hi = lo + bytes;
   for (const auto& [range, count] : hopper_block().inflight_reads)
     if (lo < range.second && range.first < hi)
       fail(std::string(what) + " writes shared bytes [" + std::to_string(lo) + ", " + std::to_string(hi) +
