@@ -4,7 +4,8 @@
 // and fp16, on the same buffers in the same process.
 //   conv/<f32|f16>/<fwd|bwd_data|bwd_filter>/<impl>/alexnet_conv<1..5>
 // impl: cudnn (its fastest algorithm by cudnnFind*AlgorithmEx, NHWC; fp32 with CUDNN_FMA_MATH so
-// TF32 is off, fp16 with CUDNN_TENSOR_OP_MATH), tilenet (Auto), tilenet_<algo> (each algorithm).
+// TF32 is off, fp16 with CUDNN_TENSOR_OP_MATH), tilenet (Auto), tilenet_<algo> (each algorithm),
+// tilenet_autotune (Auto with conv2d_set_autotune on: the fastest candidate by its own search).
 // Each tilenet case is validated against cuDNN's output once before timing (counter max_rel_err
 // = max |tilenet - cudnn| / max |cudnn|). CUDA events around 8 back-to-back launches + manual time
 // per launch, warm-up first, random data; operand sets rotated per launch when one fits in L2
@@ -310,10 +311,39 @@ struct Checked {
   std::string label;
 };
 
-// impl: -1 cuDNN, 0 tilenet Auto, else 1 + index into conv2d_algos(). Any failure (setup, cuDNN,
-// tilenet, CUDA) is this case's error; the other cases still run.
+// The picks autotuning made for this layer and pass ("autotune->implicit_gemm_wgmma"; two when the
+// rotating operand sets were searched apart, their alignments differing).
+std::string autotune_label(const Conv2dShape& sh, Conv2dPass pass, bool hp) {
+  std::string out;
+  for (const kernels::Conv2dAutotuneResult& r : kernels::conv2d_autotune_results())
+    if (r.shape.str() == sh.str() && r.pass == pass && r.half_inputs == hp && !r.times.empty())
+      out += (out.empty() ? "autotune->" : ",") + std::string(kernels::conv2d_algo_name(r.times.front().algo));
+  return out.empty() ? "autotune (no search made)" : out;
+}
+
+// Autotuning on for one case (the other tilenet cases keep the chooser's rule).
+struct AutotuneScope {
+  explicit AutotuneScope(bool on) : on_(on) {
+    if (on_) kernels::conv2d_set_autotune(true);
+  }
+  ~AutotuneScope() {
+    if (on_) kernels::conv2d_set_autotune(false);
+  }
+  AutotuneScope(const AutotuneScope&) = delete;
+  AutotuneScope& operator=(const AutotuneScope&) = delete;
+
+ private:
+  bool on_;
+};
+
+// impl: -1 cuDNN, 0 tilenet Auto, 1..n: 1 + index into conv2d_algos() (n of them), n + 1: tilenet
+// Auto with autotuning (the search runs at the case's first launch, before the timing). Any
+// failure (setup, cuDNN, tilenet, CUDA) is this case's error; the other cases still run.
 void bench_case(benchmark::State& state, int li, bool hp, int pass, int impl) {
   try {
+    const int n_algos = static_cast<int>(kernels::conv2d_algos().size());
+    const bool autotune = impl == n_algos + 1;
+    const AutotuneScope scope(autotune);
     Problem& P = problem(li, hp);
     const bool have_cudnn = P.cudnn_failed[pass].empty();
     if (impl < 0 && !have_cudnn) throw Error("cuDNN: " + P.cudnn_failed[pass]);
@@ -323,7 +353,7 @@ void bench_case(benchmark::State& state, int li, bool hp, int pass, int impl) {
       run_cudnn(P, pass, 0);
       P.ref[pass] = to_host(output_of(P, pass), out_n, hp);
     }
-    const Conv2dAlgo algo = impl <= 0 ? Conv2dAlgo::Auto : kernels::conv2d_algos()[impl - 1];
+    const Conv2dAlgo algo = impl <= 0 || autotune ? Conv2dAlgo::Auto : kernels::conv2d_algos()[impl - 1];
     auto run = [&](int s) {
       if (impl < 0)
         run_cudnn(P, pass, s);
@@ -336,8 +366,13 @@ void bench_case(benchmark::State& state, int li, bool hp, int pass, int impl) {
       auto it = checked.find(key);
       if (it == checked.end()) {
         Checked c;
-        c.label = std::string("auto->") +
-                  kernels::conv2d_algo_name(impl == 0 ? kernels::conv2d_choose_algo(P.sh, conv_pass(pass), hp) : algo);
+        if (autotune) {
+          for (int s = 0; s < P.sets; ++s) run(s);  // the searches (one per operand alignment met)
+          c.label = autotune_label(P.sh, conv_pass(pass), hp);
+        } else {
+          c.label = std::string("auto->") +
+                    kernels::conv2d_algo_name(impl == 0 ? kernels::conv2d_choose_algo(P.sh, conv_pass(pass), hp) : algo);
+        }
         if (have_cudnn) {
           CK(cudaMemset(const_cast<void*>(output_of(P, pass)), 0xFF, out_n * P.esize));
           run(0);
@@ -375,14 +410,18 @@ void register_all() {
   const auto algos = kernels::conv2d_algos();
   for (bool hp : {false, true})
     for (int pass = 0; pass < 3; ++pass)
-      for (int impl = -1; impl <= static_cast<int>(algos.size()); ++impl)
+      for (int impl = -1; impl <= static_cast<int>(algos.size()) + 1; ++impl)
         for (int li = 1; li <= 5; ++li) {
           // fp32 runs the 8-warp tile as the large one and the wgmma tile as ImplicitGemm's choice.
-          if (!hp && impl > 0 &&
+          const bool autotune = impl == static_cast<int>(algos.size()) + 1;
+          if (!hp && impl > 0 && !autotune &&
               (algos[impl - 1] == Conv2dAlgo::ImplicitGemm8Warps || algos[impl - 1] == Conv2dAlgo::ImplicitGemmWgmma))
             continue;
           std::string name = std::string("conv/") + (hp ? "f16/" : "f32/") + passes[pass] + "/";
-          name += impl < 0 ? "cudnn" : impl == 0 ? "tilenet" : std::string("tilenet_") + kernels::conv2d_algo_name(algos[impl - 1]);
+          name += impl < 0      ? "cudnn"
+                  : impl == 0   ? "tilenet"
+                  : autotune    ? "tilenet_autotune"
+                                : std::string("tilenet_") + kernels::conv2d_algo_name(algos[impl - 1]);
           name += "/alexnet_conv" + std::to_string(li);
           benchmark::RegisterBenchmark(name.c_str(), [=](benchmark::State& s) { bench_case(s, li, hp, pass, impl); })
               ->UseManualTime()

@@ -207,7 +207,7 @@ def main():
         for prec in ("fp32", "mixed"):
             jobs.append(("alexnet_" + prec, "tilenet",
                          [tl("train_alexnet"), "--synthetic", "--size", "227", "--device", "cuda", "--precision",
-                          prec, "--steps", str(args.alexnet_steps)], parse_tilenet_last))
+                          prec, "--steps", str(args.alexnet_steps), "--verbose", "2"], parse_tilenet_last))
             jobs.append(("alexnet_" + prec, "pytorch",
                          [*py("pytorch_alexnet.py"), "--precision", prec, "--steps", str(args.alexnet_steps)],
                          parse_json_last))

@@ -13,8 +13,8 @@ A step is zero_grad + forward + cross-entropy + backward + optimizer step on one
 (random N x 3 x 224 x 224 images and labels, resident on the GPU). Each step is timed with CUDA
 events after warm-up; step_ms is the median. peak_mem_mb is torch.cuda.max_memory_allocated over
 the timed steps (model, optimizer state, batch, activations, workspaces), in MiB, after the warm-up
-and cudnn.benchmark's algorithm search (whose trial workspaces tilenet, choosing by rule, never
-allocates) and an empty_cache; peak_reserved_mb is torch.cuda.max_memory_reserved over the same
+and cudnn.benchmark's algorithm search (whose trial workspaces tilenet's autotuning does not
+allocate: it times its candidates inside the workspace the layers already hold) and an empty_cache; peak_reserved_mb is torch.cuda.max_memory_reserved over the same
 steps (the caching allocator's hold on the driver). The *_incl_autotune_mb fields cover the whole
 run. A non-finite final loss exits non-zero.
 Prints one JSON line per run on stdout (the last line holds everything that was asked for).
@@ -86,7 +86,7 @@ def run(precision, args):
         step()
     torch.cuda.synchronize()
     # cudnn.benchmark's first steps allocate the largest workspace of every candidate algorithm
-    # through the caching allocator; tilenet picks by rule and has no such search. The goal's peak
+    # through the caching allocator; tilenet's search times inside the workspace its layers hold. The goal's peak
     # is the steady one: measured over the timed steps, after the search's cached blocks are freed.
     peak_incl_search = torch.cuda.max_memory_allocated() / 2**20
     reserved_incl_search = torch.cuda.max_memory_reserved() / 2**20

@@ -2,6 +2,7 @@
 // passes. The chooser, workspace layout and stride phases are in conv2d_plan.cu; the small kernels
 // around the implicit GEMMs in conv2d_aux.cu.
 #include <algorithm>
+#include <functional>
 #include <type_traits>
 
 #include "kernels/conv2d.h"
@@ -38,10 +39,18 @@ using conv::tiny_c_dgrad;
 using conv::to_pass;
 using conv::vec_width;
 
-// Auto's pick for a launch on `stream`: on Hopper the first fp16 one settles the wgmma tile's gate
-// (its self-check, outside captures) so that the choice knows the verdict.
-Conv2dAlgo resolve_launch(Conv2dAlgo algo, const Conv2dShape& sh, Conv2dPass pass, bool hp, cudaStream_t stream) {
-  if (hp && algo == Conv2dAlgo::Auto) conv_settle_auto(stream);
+// Auto's pick for a launch on `stream` whose operands take the loader modes md: on Hopper the first
+// fp16 one settles the wgmma tile's gate (its self-check, outside captures) so that the choice
+// knows the verdict; with autotuning on, the measured pick (a miss searches with `trial`, the
+// pass run with an explicit algorithm), else the chooser's rule.
+template <typename Trial>
+Conv2dAlgo resolve_launch(Conv2dAlgo algo, const Conv2dShape& sh, Conv2dPass pass, bool hp, const Modes& md,
+                          const void* ws, std::size_t ws_bytes, cudaStream_t stream, Trial&& trial) {
+  if (algo != Conv2dAlgo::Auto) return algo;
+  if (hp) conv_settle_auto(stream);
+  if (conv::autotune_on())
+    if (auto a = conv::autotuned(sh, pass, hp, md, ws ? ws_bytes : 0, stream, std::function<void(Conv2dAlgo)>(trial)))
+      return *a;
   return resolve(algo, sh, pass, hp);
 }
 
@@ -60,6 +69,24 @@ int pair_ok(long long ld, const void* out) {
   return ld % v == 0 && is_aligned(out, v * sizeof(T));
 }
 
+// Device memory allocated on first use and freed on scope exit.
+class ScratchBuffer {
+ public:
+  ScratchBuffer() = default;
+  ScratchBuffer(const ScratchBuffer&) = delete;
+  ScratchBuffer& operator=(const ScratchBuffer&) = delete;
+  ~ScratchBuffer() {
+    if (p_) cudaFree(p_);
+  }
+  void* get(std::size_t bytes) {
+    if (!p_) TILENET_CUDA_CHECK(cudaMalloc(&p_, bytes));
+    return p_;
+  }
+
+ private:
+  void* p_ = nullptr;
+};
+
 void check_ptrs(const char* op, const void* a, const char* an, const void* b, const char* bn, const void* c,
                 const char* cn) {
   TILENET_CHECK(a && b && c, ValueError, op, ": null pointer (", an, "=", a, ", ", bn, "=", b, ", ", cn, "=", c, ")");
@@ -74,13 +101,14 @@ void forward_t(const Conv2dShape& sh, const T* x, const T* w, const float* bias,
   check_conv2d_shape(sh, op);
   check_ptrs(op, x, "x", w, "w", y, "y");
   constexpr bool hp = std::is_same_v<T, half>;
-  algo = resolve_launch(algo, sh, Conv2dPass::forward, hp, stream);
+  const Modes md = loader_modes(sh, Pass::fwd, hp, x, w);
+  algo = resolve_launch(algo, sh, Conv2dPass::forward, hp, md, ws, ws_bytes, stream,
+                        [&](Conv2dAlgo a) { forward_t(sh, x, w, bias, y, act, ws, ws_bytes, stream, a); });
   Params p = base_params(sh);
   if (algo == Conv2dAlgo::Im2colGemm) {
     conv::im2col_forward(p, sh, x, w, bias, y, act, ws, ws_bytes, stream);
     return;
   }
-  const Modes md = loader_modes(sh, Pass::fwd, hp, x, w);
   check_workspace(igemm_workspace(sh, Pass::fwd, hp, md, algo), ws, ws_bytes, op, sh);
   p.a = x;
   p.out = y;
@@ -109,13 +137,14 @@ void backward_data_t(const Conv2dShape& sh, const T* dy, const T* w, T* dx, void
   check_conv2d_shape(sh, op);
   check_ptrs(op, dy, "dy", w, "w", dx, "dx");
   constexpr bool hp = std::is_same_v<T, half>;
-  algo = resolve_launch(algo, sh, Conv2dPass::backward_data, hp, stream);
+  const Modes md = loader_modes(sh, Pass::dgrad, hp, dy, w);
+  algo = resolve_launch(algo, sh, Conv2dPass::backward_data, hp, md, ws, ws_bytes, stream,
+                        [&](Conv2dAlgo a) { backward_data_t(sh, dy, w, dx, ws, ws_bytes, stream, a); });
   Params p = base_params(sh);
   if (algo == Conv2dAlgo::Im2colGemm) {
     conv::im2col_backward_data(p, sh, dy, w, dx, ws, ws_bytes, stream);
     return;
   }
-  const Modes md = loader_modes(sh, Pass::dgrad, hp, dy, w);
   check_workspace(igemm_workspace(sh, Pass::dgrad, hp, md, algo), ws, ws_bytes, op, sh);
   if (tiny_c_dgrad(sh, md, algo)) {
     const int ld = dcol_ld(sh), rsc = static_cast<int>(sh.gemm_k());
@@ -187,13 +216,19 @@ void backward_filter_t(const Conv2dShape& sh, const T* x, const T* dy, TW* dw, b
   check_conv2d_shape(sh, op);
   check_ptrs(op, x, "x", dy, "dy", dw, "dw");
   constexpr bool hp = std::is_same_v<T, half>;
-  algo = resolve_launch(algo, sh, Conv2dPass::backward_filter, hp, stream);
+  const Modes md = loader_modes(sh, Pass::wgrad, hp, dy, x);
+  // An accumulating pass times its trials into a scratch dw (allocated at the first trial), so
+  // that dw keeps what it holds.
+  ScratchBuffer scratch;
+  algo = resolve_launch(algo, sh, Conv2dPass::backward_filter, hp, md, ws, ws_bytes, stream, [&](Conv2dAlgo a) {
+    TW* out = accumulate ? static_cast<TW*>(scratch.get(sh.w_elems() * sizeof(TW))) : dw;
+    backward_filter_t(sh, x, dy, out, false, ws, ws_bytes, stream, a);
+  });
   Params p = base_params(sh);
   if (algo == Conv2dAlgo::Im2colGemm) {
     conv::im2col_backward_filter(p, sh, x, dy, dw, accumulate, ws, ws_bytes, stream);
     return;
   }
-  const Modes md = loader_modes(sh, Pass::wgrad, hp, dy, x);
   check_workspace(igemm_workspace(sh, Pass::wgrad, hp, md, algo), ws, ws_bytes, op, sh);
   const Choice ch = choose(sh, Pass::wgrad, hp, md, algo);
   long long gm, gn, gk;
@@ -217,12 +252,21 @@ void backward_filter_t(const Conv2dShape& sh, const T* x, const T* dy, TW* dw, b
 }  // namespace
 
 Conv2dAlgo conv2d_choose_algo(const Conv2dShape& shape, Conv2dPass pass, bool half_inputs) {
-  if (half_inputs && conv::auto_prefers_wgmma(shape, to_pass(pass))) return Conv2dAlgo::ImplicitGemmWgmma;
-  return Conv2dAlgo::ImplicitGemm;
+  if (conv::autotune_on())
+    if (auto a = conv::autotuned_pick(shape, pass, half_inputs)) return *a;
+  return conv::heuristic_algo(shape, pass, half_inputs);
 }
 
 std::size_t conv2d_workspace_bytes(const Conv2dShape& sh, Conv2dPass pass, bool half_inputs, Conv2dAlgo algo) {
   check_conv2d_shape(sh, "conv2d_workspace_bytes");
+  // Auto with autotuning: whichever implicit-GEMM candidate the search keeps.
+  if (algo == Conv2dAlgo::Auto && conv::autotune_on()) {
+    std::size_t bytes = 0;
+    for (Conv2dAlgo a : {Conv2dAlgo::ImplicitGemm, Conv2dAlgo::ImplicitGemmLargeTile, Conv2dAlgo::ImplicitGemmSmallTile,
+                         Conv2dAlgo::ImplicitGemm8Warps, Conv2dAlgo::ImplicitGemmWgmma})
+      bytes = std::max(bytes, conv2d_workspace_bytes(sh, pass, half_inputs, a));
+    return bytes;
+  }
   // Auto on Hopper: the wgmma self-check may settle between this query and the launch and change
   // the pick (and backward-filter's split count): cover both.
   if (algo == Conv2dAlgo::Auto && half_inputs && sm90a_kernels_available())

@@ -77,13 +77,44 @@ enum class Conv2dAlgo {
 const char* conv2d_algo_name(Conv2dAlgo algo);
 // Every explicit algorithm (no Auto), for tests and benchmarks.
 std::vector<Conv2dAlgo> conv2d_algos();
-// What Auto runs for this shape, pass and input precision (fp16 when `half_inputs`).
+// What Auto runs for this shape, pass and input precision (fp16 when `half_inputs`), for operands
+// of aligned tensors: with autotuning on, the search's pick once one was made on this device.
 Conv2dAlgo conv2d_choose_algo(const Conv2dShape& shape, Conv2dPass pass, bool half_inputs);
 
 // Bytes of device workspace `algo` needs for `pass` (0 when none). The launchers throw ValueError
-// when given less. Auto: what the chooser's pick needs.
+// when given less. Auto: what the chooser's pick needs (with autotuning on: what any implicit-GEMM
+// candidate needs).
 std::size_t conv2d_workspace_bytes(const Conv2dShape& shape, Conv2dPass pass, bool half_inputs,
                                    Conv2dAlgo algo = Conv2dAlgo::Auto);
+
+// --- Autotuning: Auto by measurement (tilenet's counterpart of cudnn.benchmark; off by default).
+// With it on, the first Auto launch that meets a (device, shape, pass, input precision, operand
+// alignment) times the candidates on the device and runs the fastest from then on:
+// ImplicitGemm (the chooser's tile), the large, small and 8-warp tiles, the Hopper wgmma tile
+// (once its self-check has passed) and Im2colGemm when the workspace given covers it; the
+// chooser's pick is first, so a tie keeps it. The search runs on the launch's own stream and
+// buffers (backward-filter with `accumulate` times into a scratch dw of its own), waits for that
+// stream once, and never runs inside a stream capture: a captured launch that finds no result
+// runs the chooser's pick and records nothing. Thread-safe; the results are process-wide.
+void conv2d_set_autotune(bool on);
+bool conv2d_autotune();
+struct Conv2dAlgoTime {
+  Conv2dAlgo algo;
+  float ms;                     // one launch sequence of the pass, averaged over the timed runs
+  std::size_t workspace_bytes;  // what it needs with the operands' loader modes
+};
+struct Conv2dAutotuneResult {
+  int device = 0;
+  Conv2dShape shape;
+  Conv2dPass pass = Conv2dPass::forward;
+  bool half_inputs = false;
+  bool vector_loads = true;  // the operands took the 16-byte loaders (aligned pointers, c/k multiples)
+  std::vector<Conv2dAlgoTime> times;  // every candidate timed, fastest first; times[0] is what Auto runs
+};
+// The searches made so far, oldest first; conv2d_autotune_reset() forgets them (the next Auto
+// launches search again).
+std::vector<Conv2dAutotuneResult> conv2d_autotune_results();
+void conv2d_autotune_reset();
 
 // --- CUDA launchers: device pointers, queued on `stream`; workspace may be null when 0 bytes are
 // needed, else 16-byte aligned. Throw ShapeError/ValueError on bad arguments, CudaError on launch

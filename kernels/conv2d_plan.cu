@@ -250,6 +250,36 @@ bool auto_prefers_wgmma(const Conv2dShape& sh, Pass pass) {
   return tile_score(sh, pass, true, md, Tile::H, nullptr) >= tile_score(sh, pass, true, md, other, nullptr);
 }
 
+Conv2dAlgo heuristic_algo(const Conv2dShape& sh, Conv2dPass pass, bool hp) {
+  return hp && auto_prefers_wgmma(sh, to_pass(pass)) ? Conv2dAlgo::ImplicitGemmWgmma : Conv2dAlgo::ImplicitGemm;
+}
+
+std::vector<Conv2dAlgo> autotune_candidates(const Conv2dShape& sh, Pass pass, bool hp, const Modes& md,
+                                            Conv2dAlgo first) {
+  std::vector<Conv2dAlgo> out;
+  std::vector<std::pair<bool, Tile>> paths;  // (backward-data's tiny-c route, tile) of each taken
+  const auto add = [&](Conv2dAlgo a) {
+    if (std::find(out.begin(), out.end(), a) != out.end()) return;
+    if (a == Conv2dAlgo::Im2colGemm) {
+      out.push_back(a);
+      return;
+    }
+    if (a == Conv2dAlgo::ImplicitGemmWgmma &&
+        !(hp && conv_wgmma_passed_for_auto() && tile_available(hp, pass, Tile::H, md.va, md.vb)))
+      return;
+    Tile t = choose(sh, pass, hp, md, a).tile;
+    if (!hp && t == Tile::W) t = Tile::L;  // fp32 runs its large tile for the 8-warp one
+    const std::pair<bool, Tile> path{pass == Pass::dgrad && tiny_c_dgrad(sh, md, a), t};
+    if (std::find(paths.begin(), paths.end(), path) != paths.end()) return;
+    paths.push_back(path);
+    out.push_back(a);
+  };
+  for (Conv2dAlgo a : {first, Conv2dAlgo::ImplicitGemm, Conv2dAlgo::ImplicitGemmWgmma, Conv2dAlgo::ImplicitGemmLargeTile,
+                       Conv2dAlgo::ImplicitGemm8Warps, Conv2dAlgo::ImplicitGemmSmallTile, Conv2dAlgo::Im2colGemm})
+    add(a);
+  return out;
+}
+
 // Workspace of the implicit GEMM for loader modes md.
 std::size_t igemm_workspace(const Conv2dShape& sh, Pass pass, bool hp, const Modes& md, Conv2dAlgo algo) {
   const std::size_t elem = hp ? 2 : 4;

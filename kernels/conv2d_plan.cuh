@@ -6,6 +6,9 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
+#include <optional>
+#include <vector>
 
 #include "kernels/conv2d.h"
 #include "kernels/conv2d_igemm.cuh"
@@ -23,8 +26,10 @@ inline int vec_width(bool half_precision) { return half_precision ? 8 : 4; }
 inline Pass to_pass(Conv2dPass p) {
   return p == Conv2dPass::forward ? Pass::fwd : p == Conv2dPass::backward_data ? Pass::dgrad : Pass::wgrad;
 }
+// The chooser's rule (no autotuning): the Hopper tile where auto_prefers_wgmma, else ImplicitGemm.
+Conv2dAlgo heuristic_algo(const Conv2dShape& sh, Conv2dPass pass, bool hp);
 inline Conv2dAlgo resolve(Conv2dAlgo algo, const Conv2dShape& sh, Conv2dPass pass, bool hp) {
-  return algo == Conv2dAlgo::Auto ? conv2d_choose_algo(sh, pass, hp) : algo;
+  return algo == Conv2dAlgo::Auto ? heuristic_algo(sh, pass, hp) : algo;
 }
 
 // The fields every launch of this shape shares.
@@ -65,10 +70,27 @@ Choice choose(const Conv2dShape& sh, Pass pass, bool hp, const Modes& md, Conv2d
 // mma.sync tile the chooser would take).
 bool auto_prefers_wgmma(const Conv2dShape& sh, Pass pass);
 TileShape tile_shape(bool hp, Tile t);
+// Autotuning's candidates for these loader modes, `first` first, one per distinct kernel path
+// (explicit algorithms that would run the same tile are dropped); the Hopper tile only once its
+// gate has passed. Workspace is not considered here.
+std::vector<Conv2dAlgo> autotune_candidates(const Conv2dShape& sh, Pass pass, bool hp, const Modes& md,
+                                            Conv2dAlgo first);
 
 // Workspace of the implicit GEMM for loader modes md, and the check that a given one suffices for
 // any algorithm (16-byte aligned: the kernels, im2col included, access it in 16-byte words).
 std::size_t igemm_workspace(const Conv2dShape& sh, Pass pass, bool hp, const Modes& md, Conv2dAlgo algo);
 void check_workspace(std::size_t need, const void* ws, std::size_t have, const char* op, const Conv2dShape& sh);
+
+// Autotuning (conv2d_autotune.cu). autotune_on(): conv2d_autotune(), read without a lock.
+// autotuned(): Auto's pick by measurement for a launch with these loader modes and `ws_have` bytes
+// of workspace, searching with `trial` (one launch sequence of the pass with an explicit
+// algorithm, writing nothing the caller keeps) on a miss; nullopt where no search can run (a
+// stream capture) or nothing recorded fits the workspace: the launch takes heuristic_algo.
+bool autotune_on();
+std::optional<Conv2dAlgo> autotuned(const Conv2dShape& sh, Conv2dPass pass, bool hp, const Modes& md,
+                                    std::size_t ws_have, cudaStream_t stream,
+                                    const std::function<void(Conv2dAlgo)>& trial);
+// The recorded pick for operands of aligned tensors on the current device, if any.
+std::optional<Conv2dAlgo> autotuned_pick(const Conv2dShape& sh, Conv2dPass pass, bool hp);
 
 }  // namespace tilenet::kernels::conv

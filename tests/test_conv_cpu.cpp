@@ -359,3 +359,16 @@ TEST(Conv2dCpuSpeed, SmallCnnLayerIsPractical) {
   conv2d_backward_filter_into(x, y, dw, opt);
   for (float v : dw.to_vector()) ASSERT_TRUE(std::isfinite(v));
 }
+
+// The autotuning switch (the search itself needs a device: test_conv_gpu): off by default, toggles,
+// and with nothing searched there are no results and conv2d_choose_algo keeps the rule's pick.
+TEST(Conv2dAutotune, SwitchAndEmptyResultsWithoutADevice) {
+  EXPECT_FALSE(kernels::conv2d_autotune());
+  kernels::conv2d_set_autotune(true);
+  EXPECT_TRUE(kernels::conv2d_autotune());
+  EXPECT_TRUE(kernels::conv2d_autotune_results().empty());
+  kernels::conv2d_autotune_reset();
+  EXPECT_TRUE(kernels::conv2d_autotune_results().empty());
+  kernels::conv2d_set_autotune(false);
+  EXPECT_FALSE(kernels::conv2d_autotune());
+}

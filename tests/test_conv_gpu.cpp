@@ -293,6 +293,152 @@ TEST(Conv2dGpuWgmma, AutoTakesTheHopperTileOnceTheSelfCheckPasses) {
   }
 }
 
+// Autotuning (conv2d_set_autotune): Auto's first launch of each pass searches on the launch's own
+// buffers and keeps a result; the launches are still right (poisoned outputs against the
+// reference), an accumulating backward-filter keeps what dw held (its trials go to a scratch dw),
+// a second launch does not search again, conv2d_choose_algo reports the pick, misaligned
+// operands are a search of their own, a workspace that covers im2col adds it to the candidates,
+// and a launch under stream capture neither searches nor records but still computes.
+class AutotuneOn {
+ public:
+  AutotuneOn() {
+    kernels::conv2d_autotune_reset();
+    kernels::conv2d_set_autotune(true);
+  }
+  ~AutotuneOn() {
+    kernels::conv2d_set_autotune(false);
+    kernels::conv2d_autotune_reset();
+  }
+};
+
+template <typename T>
+void check_autotune() {
+  constexpr bool hp = std::is_same_v<T, half>;
+  const Conv2dShape sh = conv_shape(2, 9, 10, 16, 24, 3, 3, 2, 1);
+  SCOPED_TRACE(sh.str() + (hp ? " f16" : " f32"));
+  const auto x = convert<T>(test::random_uniform(sh.x_elems(), -1, 1, test::kSeed));
+  const auto w = convert<T>(test::random_uniform(sh.w_elems(), -1, 1, test::kSeed + 1));
+  const auto dy = convert<T>(test::random_uniform(sh.y_elems(), -1, 1, test::kSeed + 2));
+  const auto bias = test::random_uniform(sh.k, -0.5f, 0.5f, test::kSeed + 3);
+  const auto dw0 = test::random_uniform(sh.w_elems(), -1, 1, test::kSeed + 4);
+  std::vector<T> y_ref(sh.y_elems()), dx_ref(sh.x_elems());
+  kernels::conv2d_forward_ref(sh, x.data(), w.data(), bias.data(), y_ref.data(), Activation::relu);
+  kernels::conv2d_backward_data_ref(sh, dy.data(), w.data(), dx_ref.data());
+  std::vector<float> dw_ref = dw0;
+  kernels::conv2d_backward_filter_ref(sh, x.data(), dy.data(), dw_ref.data(), true);
+  cudaStream_t st = cuda::current_stream();
+  AutotuneOn on;
+  const auto ws_bytes = [&](Conv2dPass pass) { return kernels::conv2d_workspace_bytes(sh, pass, hp); };
+  for (Conv2dPass pass : {Conv2dPass::forward, Conv2dPass::backward_data, Conv2dPass::backward_filter})
+    for (Conv2dAlgo a : {Conv2dAlgo::ImplicitGemm, Conv2dAlgo::ImplicitGemmLargeTile, Conv2dAlgo::ImplicitGemmSmallTile,
+                         Conv2dAlgo::ImplicitGemm8Warps})
+      EXPECT_GE(ws_bytes(pass), kernels::conv2d_workspace_bytes(sh, pass, hp, a)) << kernels::conv2d_pass_name(pass);
+
+  for (int misalign : {0, 1}) {
+    SCOPED_TRACE("misalign " + std::to_string(misalign));
+    Dev<T> dx_(x, misalign), dw_(w, misalign), ddy(dy, misalign);
+    Dev<float> dbias(bias, 0);
+    Dev<T> y_out(sh.y_elems(), misalign), dx_out(sh.x_elems(), misalign);
+    Dev<float> dw_out(sh.w_elems(), misalign);
+    const std::size_t before = kernels::conv2d_autotune_results().size();
+    for (int rep = 0; rep < 2; ++rep) {  // the second launch finds the first one's result
+      DeviceBuffer wf(ws_bytes(Conv2dPass::forward), 0, st), wd(ws_bytes(Conv2dPass::backward_data), 0, st),
+          wb(ws_bytes(Conv2dPass::backward_filter), 0, st);
+      y_out.poison();
+      kernels::conv2d_forward(sh, dx_.ptr, dw_.ptr, dbias.ptr, y_out.ptr, Activation::relu, wf.data(), wf.size(), st);
+      const Tol tf = tol_for(hp, static_cast<double>(sh.gemm_k()));
+      EXPECT_TRUE(test::all_close(y_out.get(), floats(y_ref), tf.atol, tf.rtol)) << "forward";
+      dx_out.poison();
+      kernels::conv2d_backward_data(sh, ddy.ptr, dw_.ptr, dx_out.ptr, wd.data(), wd.size(), st);
+      const Tol td = tol_for(hp, static_cast<double>(sh.k) * sh.r * sh.s);
+      EXPECT_TRUE(test::all_close(dx_out.get(), floats(dx_ref), td.atol, td.rtol)) << "backward data";
+      dw_out.put(dw0);
+      kernels::conv2d_backward_filter(sh, dx_.ptr, ddy.ptr, dw_out.ptr, true, wb.data(), wb.size(), st);
+      const Tol tb = tol_for(false, static_cast<double>(sh.gemm_m()));
+      EXPECT_TRUE(test::all_close(dw_out.get(), dw_ref, tb.atol, tb.rtol)) << "backward filter (accumulate)";
+      EXPECT_EQ(kernels::conv2d_autotune_results().size(), before + 3) << "rep " << rep;
+    }
+  }
+  const auto results = kernels::conv2d_autotune_results();
+  ASSERT_EQ(results.size(), 6u);
+  for (const kernels::Conv2dAutotuneResult& r : results) {
+    SCOPED_TRACE(std::string(kernels::conv2d_pass_name(r.pass)) + (r.vector_loads ? " vector" : " element-wise"));
+    EXPECT_EQ(r.half_inputs, hp);
+    EXPECT_EQ(r.shape.str(), sh.str());
+    // Aligned operands have at least two distinct tiles to time (the element-wise loaders may have one).
+    ASSERT_GE(r.times.size(), r.vector_loads ? 2u : 1u);
+    for (std::size_t i = 0; i < r.times.size(); ++i) {
+      EXPECT_GT(r.times[i].ms, 0.0f);
+      EXPECT_LE(r.times[i].workspace_bytes, ws_bytes(r.pass)) << "fits the workspace the launches had";
+      if (i) EXPECT_LE(r.times[i - 1].ms, r.times[i].ms) << "fastest first";
+      EXPECT_NE(r.times[i].algo, Conv2dAlgo::Im2colGemm) << "its workspace was not given";
+      EXPECT_NE(r.times[i].algo, Conv2dAlgo::Auto);
+    }
+  }
+  // The aligned launches were searched first: conv2d_choose_algo reports their pick.
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_TRUE(results[i].vector_loads);
+    EXPECT_EQ(kernels::conv2d_choose_algo(sh, results[i].pass, hp), results[i].times[0].algo);
+  }
+  EXPECT_FALSE(results[3].vector_loads);
+
+  // A workspace that covers im2col makes it a candidate.
+  kernels::conv2d_autotune_reset();
+  {
+    Dev<T> dx_(x, 0), dw_(w, 0);
+    Dev<float> dbias(bias, 0);
+    Dev<T> y_out(sh.y_elems(), 0);
+    const std::size_t big = std::max(ws_bytes(Conv2dPass::forward),
+                                      kernels::conv2d_workspace_bytes(sh, Conv2dPass::forward, hp, Conv2dAlgo::Im2colGemm));
+    DeviceBuffer ws(big, 0, st);
+    y_out.poison();
+    kernels::conv2d_forward(sh, dx_.ptr, dw_.ptr, dbias.ptr, y_out.ptr, Activation::relu, ws.data(), big, st);
+    const Tol tf = tol_for(hp, static_cast<double>(sh.gemm_k()));
+    EXPECT_TRUE(test::all_close(y_out.get(), floats(y_ref), tf.atol, tf.rtol)) << "forward, im2col workspace";
+    const auto r = kernels::conv2d_autotune_results();
+    ASSERT_EQ(r.size(), 1u);
+    bool im2col = false;
+    for (const auto& t : r[0].times) im2col |= t.algo == Conv2dAlgo::Im2colGemm;
+    EXPECT_TRUE(im2col);
+  }
+
+  // Under stream capture: no search, nothing recorded; the captured launch computes.
+  kernels::conv2d_autotune_reset();
+  {
+    cudaStream_t cs = nullptr;
+    TILENET_CUDA_CHECK(cudaStreamCreateWithFlags(&cs, cudaStreamNonBlocking));
+    Dev<T> dx_(x, 0), dw_(w, 0);
+    Dev<float> dbias(bias, 0);
+    Dev<T> y_out(sh.y_elems(), 0);
+    DeviceBuffer ws(ws_bytes(Conv2dPass::forward), 0, st);
+    y_out.poison();
+    TILENET_CUDA_CHECK(cudaStreamSynchronize(st));
+    cudaGraph_t graph = nullptr;
+    cudaGraphExec_t exec = nullptr;
+    TILENET_CUDA_CHECK(cudaStreamBeginCapture(cs, cudaStreamCaptureModeThreadLocal));
+    kernels::conv2d_forward(sh, dx_.ptr, dw_.ptr, dbias.ptr, y_out.ptr, Activation::relu, ws.data(), ws.size(), cs);
+    TILENET_CUDA_CHECK(cudaStreamEndCapture(cs, &graph));
+    EXPECT_TRUE(kernels::conv2d_autotune_results().empty());
+    TILENET_CUDA_CHECK(cudaGraphInstantiate(&exec, graph, 0));
+    TILENET_CUDA_CHECK(cudaGraphLaunch(exec, cs));
+    TILENET_CUDA_CHECK(cudaStreamSynchronize(cs));
+    const Tol tf = tol_for(hp, static_cast<double>(sh.gemm_k()));
+    EXPECT_TRUE(test::all_close(y_out.get(), floats(y_ref), tf.atol, tf.rtol)) << "forward, captured";
+    cudaGraphExecDestroy(exec);
+    cudaGraphDestroy(graph);
+    cudaStreamDestroy(cs);
+  }
+}
+
+TEST(Conv2dGpuAutotune, SearchesOnceAndStaysRightF32) {
+  TILENET_REQUIRE_GPU();
+  check_autotune<float>();
+}
+TEST(Conv2dGpuAutotune, SearchesOnceAndStaysRightF16) {
+  TILENET_REQUIRE_GPU();
+  check_autotune<half>();
+}
+
 TEST(Conv2dGpuTensor, MatchesCpuPathAndChecksWorkspace) {
   TILENET_REQUIRE_GPU();
   Conv2dOptions opt;

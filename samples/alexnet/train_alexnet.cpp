@@ -37,7 +37,7 @@ namespace fs = std::filesystem;
 namespace {
 
 struct Options {
-  std::string data, device, precision = "fp32", optimizer = "sgd", save, history;
+  std::string data, device, precision = "fp32", optimizer = "sgd", save, history, autotune = "on";
   bool synthetic = false, bn = false;
   int size = 224, classes = 0, epochs = 2, steps = 30, warmup = 10, verbose = 1;
   std::int64_t batch_size = 128, train_limit = 0, test_limit = 0;
@@ -122,6 +122,7 @@ int run_synthetic(nn::Sequential& model, const Options& o, Device dev) {
   if (o.verbose > 0)
     std::printf("synthetic: %d timed steps after %d warm-up, batch %lld, min %.3f ms, max %.3f ms, loss %.4f\n",
                 o.steps, o.warmup, static_cast<long long>(o.batch_size), sorted.front(), sorted.back(), loss);
+  if (o.verbose > 1) samples::print_autotune_report(std::cout);
   samples::print_memory_line(dev);
   std::printf("images_per_s=%.1f step_ms=%.3f peak_mem_mb=%.0f\n", static_cast<double>(o.batch_size) * 1000.0 / median,
               median, samples::peak_mem_mb(dev));
@@ -227,6 +228,7 @@ int run_data(nn::Sequential& model, const Options& o, Device dev, const nn::data
   double epoch_s = 0, img_s = 0;
   for (std::size_t i = first; i < h.epoch_time_s.size(); ++i) epoch_s += h.epoch_time_s[i], img_s += ips[i];
   const double k = static_cast<double>(h.epoch_time_s.size() - first);
+  if (o.verbose > 1) samples::print_autotune_report(std::cout);
   samples::print_memory_line(dev);
   std::printf("test_accuracy=%.4f test_loss=%.4f epoch_time_s=%.3f images_per_s=%.1f peak_mem_mb=%.0f\n",
               h["val_accuracy"].back(), h["val_loss"].back(), epoch_s / k, img_s / k, samples::peak_mem_mb(dev));
@@ -246,6 +248,10 @@ int run(int argc, char** argv) {
   flags.add("precision", &o.precision, "fp32|mixed", "mixed: fp16 Tensor Core compute, fp32 master weights",
             {"fp32", "mixed"});
   flags.add("device", &o.device, "cuda|cpu", "default: cuda when a GPU is present", {"cuda", "cpu"});
+  flags.add("autotune", &o.autotune, "on|off",
+            "on CUDA, time the candidate convolution kernels at each layer's first step and keep the fastest "
+            "(off: the chooser's rule)",
+            {"on", "off"});
   flags.add("batch-size", &o.batch_size, "N", "images per step");
   flags.add("steps", &o.steps, "N", "timed steps (--synthetic)");
   flags.add("warmup", &o.warmup, "N", "untimed steps first (--synthetic)");
@@ -287,6 +293,7 @@ int run(int argc, char** argv) {
   const Device dev =
       samples::pick_device(o.device, "train_alexnet", "very slow: use a small --size and --batch-size");
 
+  samples::set_conv_autotune(o.autotune, dev);
   nn::data::LabeledImages train, test;
   if (!o.synthetic) {
     train = load_set(o.data, true, o.train_limit);

@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <iostream>
 
+#include "kernels/conv2d.h"
 #include "nn/callbacks.h"
 #include "samples/common/flags.h"
 #include "samples/common/history_plot.h"
@@ -28,6 +29,23 @@ double peak_mem_mb(Device device) {
   rusage ru{};
   getrusage(RUSAGE_SELF, &ru);
   return static_cast<double>(ru.ru_maxrss) / 1024.0;  // Linux reports KiB
+}
+
+void set_conv_autotune(const std::string& flag, Device device) {
+  kernels::conv2d_set_autotune(flag == "on" && device.is_cuda());
+}
+
+void print_autotune_report(std::ostream& os) {
+  for (const kernels::Conv2dAutotuneResult& r : kernels::conv2d_autotune_results()) {
+    os << "autotune: conv2d " << kernels::conv2d_pass_name(r.pass) << " " << r.shape.str() << " "
+       << (r.half_inputs ? "f16" : "f32") << (r.vector_loads ? "" : " (element-wise loads)") << ":";
+    char ms[32];
+    for (std::size_t i = 0; i < r.times.size(); ++i) {
+      std::snprintf(ms, sizeof ms, "%.3f", r.times[i].ms);
+      os << (i == 0 ? " " : i == 1 ? " (" : ", ") << kernels::conv2d_algo_name(r.times[i].algo) << " " << ms << " ms";
+    }
+    os << (r.times.size() > 1 ? ")\n" : "\n");
+  }
 }
 
 void print_memory_line(Device device) {

@@ -2,6 +2,7 @@
 // their last line, and writing the history files (nn::History as CSV/JSON plus the SVG plot).
 #pragma once
 
+#include <ostream>
 #include <string>
 
 #include "nn/sequential.h"
@@ -21,6 +22,14 @@ double peak_mem_mb(Device device);
 // rounded to 512 B), and everything held from the driver, cache included (PyTorch's
 // max_memory_reserved). Nothing on the CPU. The trainers print it just before their last line.
 void print_memory_line(Device device);
+
+// --autotune on|off: "on" turns on the convolutions' autotuning (kernels::conv2d_set_autotune: the
+// first launch of each layer's shape times the candidate kernels and keeps the fastest) when
+// training on CUDA; nothing on the CPU.
+void set_conv_autotune(const std::string& flag, Device device);
+// One line per autotuning search made so far, e.g. "autotune: conv2d fwd x(128,27,27,64) ... f16:
+// implicit_gemm_wgmma 0.412 ms (implicit_gemm 0.498 ms, ...)"; nothing when none was made.
+void print_autotune_report(std::ostream& os);
 
 // Writes h to `path` (.csv or .json, atomically) and the plot beside it (svg_path_for(path));
 // returns the plot's path.

@@ -33,7 +33,7 @@ namespace {
 
 struct Options {
   std::string data = "data/mnist", model = "mlp", optimizer, device, precision = "fp32", lr_schedule = "cosine";
-  std::string cuda_graph = "on";
+  std::string cuda_graph = "on", autotune = "on";
   std::string save, load, history, dump_logits;
   int epochs = 12, verbose = 1;
   std::int64_t batch_size = 128, train_limit = 0, test_limit = 0;
@@ -116,6 +116,10 @@ int run(int argc, char** argv) {
   flags.add("cuda-graph", &o.cuda_graph, "on|off",
             "on CUDA, replay each full training batch's step as one captured CUDA graph (off: eager launches)",
             {"on", "off"});
+  flags.add("autotune", &o.autotune, "on|off",
+            "on CUDA, time the candidate convolution kernels at each layer's first step and keep the fastest "
+            "(off: the chooser's rule)",
+            {"on", "off"});
   flags.add("train-limit", &o.train_limit, "N", "use only the first N training images (0: all)");
   flags.add("test-limit", &o.test_limit, "N", "use only the first N test images (0: all)");
   flags.add("seed", &o.seed, "N", "weights, shuffling and dropout");
@@ -146,6 +150,7 @@ int run(int argc, char** argv) {
     throw samples::FlagError("--load: no file '" + o.load + "'");
 
   const Device dev = samples::pick_device(o.device, "train_mnist", "slow: --train-limit and --epochs keep it short");
+  samples::set_conv_autotune(o.autotune, dev);
   nn::data::LabeledImages train = load_split(o.data, true, o.train_limit);
   nn::data::LabeledImages test = load_split(o.data, false, o.test_limit);
   if (train.x.dim(1) != 28 || train.x.dim(2) != 28 || train.x.dim(3) != 1)
@@ -216,6 +221,7 @@ int run(int argc, char** argv) {
     if (o.verbose > 0) std::cout << "history written to " << o.history << ", plot to " << svg << "\n";
   }
 
+  if (o.verbose > 1) samples::print_autotune_report(std::cout);
   samples::print_memory_line(dev);
   char line[160];
   std::snprintf(line, sizeof line, "test_accuracy=%.4f test_loss=%.4f epoch_time_s=%.3f peak_mem_mb=%.0f", test_acc,

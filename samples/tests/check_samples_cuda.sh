@@ -50,10 +50,20 @@ m="--data $data --epochs 1 --verbose 0 --seed 3"
   same "$mnist" 256 $m --model mlp --train-limit 512 --test-limit 256 --cuda-graph off
   same "$mnist" 128 $m --model mlp --train-limit 256 --test-limit 128 --precision mixed
   same "$mnist" 128 $m --model cnn --train-limit 256 --test-limit 128
+  same "$mnist" 128 $m --model cnn --train-limit 256 --test-limit 128 --autotune off
   a="--data $data --size 67 --batch-size 8 --train-limit 16 --test-limit 16 --epochs 1 --verbose 0 --seed 5"
-  same "$alexnet" 16 $a --bn
+  same "$alexnet" 16 $a --bn --autotune off
   same "$alexnet" 16 $a --precision mixed
 }
-last=$(last_line "$alexnet" --device cuda --synthetic --size 67 --batch-size 2 --classes 10 --steps 2 --warmup 1)
+out=$("$alexnet" --device cuda --synthetic --size 67 --batch-size 2 --classes 10 --steps 2 --warmup 1 --verbose 2 2>&1) ||
+  fail "train_alexnet --synthetic exited $?: $out"
+last=$(printf '%s\n' "$out" | tail -n 1)
 [[ "$last" =~ ^images_per_s=[0-9.]+\ step_ms=[0-9.]+\ peak_mem_mb=[0-9]+$ ]] || fail "synthetic last line: '$last'"
+# Autotuning is on by default on CUDA: every convolution pass of the step was searched (conv1 needs
+# no backward-data), and --verbose 2 lists the searches.
+for pass in fwd bwd_data bwd_filter; do
+  n=$(printf '%s\n' "$out" | grep -c "^autotune: conv2d $pass ")
+  want=5; [ $pass = bwd_data ] && want=4
+  [ "$n" -ge $want ] || fail "synthetic --verbose 2: $n autotune lines for $pass, expected $want or more: $out"
+done
 echo "sample CUDA-path checks passed"
