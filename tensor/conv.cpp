@@ -79,11 +79,13 @@ Shape conv2d_output_shape(const Shape& x, const Shape& w, const Conv2dOptions& o
   return out_shape(conv_shape(x, w, opt, "conv2d"));
 }
 
-std::size_t conv2d_workspace_size(const Shape& x, const Shape& w, const Conv2dOptions& opt, DType dtype) {
+std::size_t conv2d_workspace_size(const Shape& x, const Shape& w, const Conv2dOptions& opt, DType dtype,
+                                  bool with_backward_data) {
   const Conv2dShape sh = conv_shape(x, w, opt, "conv2d_workspace_size");
   std::size_t bytes = 0;
   for (Conv2dPass pass : {Conv2dPass::forward, Conv2dPass::backward_data, Conv2dPass::backward_filter})
-    bytes = std::max(bytes, kernels::conv2d_workspace_bytes(sh, pass, dtype == DType::f16));
+    if (with_backward_data || pass != Conv2dPass::backward_data)
+      bytes = std::max(bytes, kernels::conv2d_workspace_bytes(sh, pass, dtype == DType::f16));
   return bytes;
 }
 

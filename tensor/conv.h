@@ -22,7 +22,11 @@ Shape conv2d_output_shape(const Shape& x, const Shape& w, const Conv2dOptions& o
 // filters w [K, R, S, C] in `dtype`. A caller that passes a CUDA tensor of at least that many bytes
 // (256-byte aligned) as `workspace` to the *_into calls below makes them allocate nothing; without
 // one (or with one too small) each CUDA call takes a block from the caching allocator.
-std::size_t conv2d_workspace_size(const Shape& x, const Shape& w, const Conv2dOptions& opt, DType dtype);
+// with_backward_data = false leaves backward-data out: for a layer whose input gradient is never
+// computed (a network's first layer), whose backward-data can need far more than the other two
+// (AlexNet's conv1: a 255 MB gather buffer at batch 128, against 7 MB).
+std::size_t conv2d_workspace_size(const Shape& x, const Shape& w, const Conv2dOptions& opt, DType dtype,
+                                  bool with_backward_data = true);
 
 // out = act(conv(x, w) + bias). x, w, out: all f32 or all f16; bias: f32 [K] or undefined.
 void conv2d_forward_into(const Tensor& x, const Tensor& w, const Tensor& bias, Tensor& out,

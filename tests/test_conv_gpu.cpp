@@ -439,6 +439,26 @@ TEST(Conv2dGpuAutotune, SearchesOnceAndStaysRightF16) {
   check_autotune<half>();
 }
 
+// A first layer never computes its input gradient: its workspace can leave backward-data out,
+// which for AlexNet's conv1 (c = 3: backward-data's dense GEMM + gather buffer) is most of it.
+TEST(Conv2dGpuTensor, WorkspaceWithoutBackwardDataCoversTheOtherPasses) {
+  TILENET_REQUIRE_GPU();
+  Conv2dOptions opt;
+  opt.stride_h = opt.stride_w = 4;
+  const Shape x{128, 227, 227, 3}, w{64, 11, 11, 3};
+  const Conv2dShape sh = conv_shape(128, 227, 227, 3, 64, 11, 11, 4, 0);
+  for (DType dt : {DType::f32, DType::f16}) {
+    const bool hp = dt == DType::f16;
+    const std::size_t fwd = kernels::conv2d_workspace_bytes(sh, Conv2dPass::forward, hp);
+    const std::size_t dgrad = kernels::conv2d_workspace_bytes(sh, Conv2dPass::backward_data, hp);
+    const std::size_t wgrad = kernels::conv2d_workspace_bytes(sh, Conv2dPass::backward_filter, hp);
+    const std::size_t partial = conv2d_workspace_size(x, w, opt, dt, false);
+    EXPECT_EQ(partial, std::max(fwd, wgrad));
+    EXPECT_EQ(conv2d_workspace_size(x, w, opt, dt), std::max(partial, dgrad));
+    EXPECT_LT(4 * partial, dgrad) << "backward-data's gather buffer dominates conv1's workspace";
+  }
+}
+
 TEST(Conv2dGpuTensor, MatchesCpuPathAndChecksWorkspace) {
   TILENET_REQUIRE_GPU();
   Conv2dOptions opt;

@@ -77,10 +77,11 @@ Shape Conv2D::build_impl(const Shape& in) {
 
 // A workspace per call from the caching allocator would make every CUDA step allocate (and a CUDA
 // graph capture of the step fail): the kernels' scratch comes from the model's arena instead, sized
-// for the convolution passes and the bias gradient's column sums alike.
+// for the convolution passes this layer runs (backward-data only when its input gradient is
+// needed) and the bias gradient's column sums alike.
 Tensor Conv2D::conv_workspace(const Tensor& x) {
   if (!x.is_cuda()) return Tensor();
-  std::size_t bytes = conv2d_workspace_size(x.shape(), params_[0].shape, opt_, x.dtype());
+  std::size_t bytes = conv2d_workspace_size(x.shape(), params_[0].shape, opt_, x.dtype(), needs_input_grad());
   if (use_bias_) {
     const Shape y = conv2d_output_shape(x.shape(), params_[0].shape, opt_);
     bytes = std::max(bytes, column_sums_workspace_size(Shape{y.numel() / filters_, filters_}, x.device()));
