@@ -92,6 +92,27 @@ std::vector<float> floats(const std::vector<T>& v) {
   return r;
 }
 
+// Random inputs (rounded to the storage type so the reference sees exactly what the GPU does) and
+// the reference results: y with bias + ReLU, dx, and dw accumulated onto dw0.
+template <typename T>
+struct RefProblem {
+  std::vector<T> x, w, dy, y_ref, dx_ref;
+  std::vector<float> bias, dw0, dw_ref;
+  explicit RefProblem(const Conv2dShape& sh)
+      : x(convert<T>(test::random_uniform(sh.x_elems(), -1, 1, test::kSeed))),
+        w(convert<T>(test::random_uniform(sh.w_elems(), -1, 1, test::kSeed + 1))),
+        dy(convert<T>(test::random_uniform(sh.y_elems(), -1, 1, test::kSeed + 2))),
+        y_ref(sh.y_elems()),
+        dx_ref(sh.x_elems()),
+        bias(test::random_uniform(sh.k, -0.5f, 0.5f, test::kSeed + 3)),
+        dw0(test::random_uniform(sh.w_elems(), -1, 1, test::kSeed + 4)),
+        dw_ref(dw0) {
+    kernels::conv2d_forward_ref(sh, x.data(), w.data(), bias.data(), y_ref.data(), Activation::relu);
+    kernels::conv2d_backward_data_ref(sh, dy.data(), w.data(), dx_ref.data());
+    kernels::conv2d_backward_filter_ref(sh, x.data(), dy.data(), dw_ref.data(), true);
+  }
+};
+
 // Device copy of host data, `offset` elements into its buffer; poison() fills it with NaN bytes.
 template <typename T>
 struct Dev {
@@ -150,18 +171,9 @@ class Conv2dGpu : public ::testing::TestWithParam<Case> {
     const Conv2dShape sh = cs.sh;
     constexpr bool hp = std::is_same_v<T, half>;
     SCOPED_TRACE(cs.name + " " + sh.str() + (hp ? " f16" : " f32") + " seed " + std::to_string(test::kSeed));
-    // Inputs, rounded to the storage type so the reference sees exactly what the GPU does.
-    const auto x = convert<T>(test::random_uniform(sh.x_elems(), -1, 1, test::kSeed));
-    const auto w = convert<T>(test::random_uniform(sh.w_elems(), -1, 1, test::kSeed + 1));
-    const auto dy = convert<T>(test::random_uniform(sh.y_elems(), -1, 1, test::kSeed + 2));
-    const auto bias = test::random_uniform(sh.k, -0.5f, 0.5f, test::kSeed + 3);
-    const auto dw0 = test::random_uniform(sh.w_elems(), -1, 1, test::kSeed + 4);
-
-    std::vector<T> y_ref(sh.y_elems()), dx_ref(sh.x_elems());
-    kernels::conv2d_forward_ref(sh, x.data(), w.data(), bias.data(), y_ref.data(), Activation::relu);
-    kernels::conv2d_backward_data_ref(sh, dy.data(), w.data(), dx_ref.data());
-    std::vector<float> dw_ref = dw0;  // accumulate onto dw0
-    kernels::conv2d_backward_filter_ref(sh, x.data(), dy.data(), dw_ref.data(), true);
+    const RefProblem<T> pr(sh);
+    const auto &x = pr.x, &w = pr.w, &dy = pr.dy, &y_ref = pr.y_ref, &dx_ref = pr.dx_ref;
+    const auto &bias = pr.bias, &dw0 = pr.dw0, &dw_ref = pr.dw_ref;
     std::vector<float> dw_ref_over(sh.w_elems());
     kernels::conv2d_backward_filter_ref(sh, x.data(), dy.data(), dw_ref_over.data(), false);
     ASSERT_GT(test::l2_norm(floats(y_ref)), 0.0);
@@ -316,16 +328,9 @@ void check_autotune() {
   constexpr bool hp = std::is_same_v<T, half>;
   const Conv2dShape sh = conv_shape(2, 9, 10, 16, 24, 3, 3, 2, 1);
   SCOPED_TRACE(sh.str() + (hp ? " f16" : " f32"));
-  const auto x = convert<T>(test::random_uniform(sh.x_elems(), -1, 1, test::kSeed));
-  const auto w = convert<T>(test::random_uniform(sh.w_elems(), -1, 1, test::kSeed + 1));
-  const auto dy = convert<T>(test::random_uniform(sh.y_elems(), -1, 1, test::kSeed + 2));
-  const auto bias = test::random_uniform(sh.k, -0.5f, 0.5f, test::kSeed + 3);
-  const auto dw0 = test::random_uniform(sh.w_elems(), -1, 1, test::kSeed + 4);
-  std::vector<T> y_ref(sh.y_elems()), dx_ref(sh.x_elems());
-  kernels::conv2d_forward_ref(sh, x.data(), w.data(), bias.data(), y_ref.data(), Activation::relu);
-  kernels::conv2d_backward_data_ref(sh, dy.data(), w.data(), dx_ref.data());
-  std::vector<float> dw_ref = dw0;
-  kernels::conv2d_backward_filter_ref(sh, x.data(), dy.data(), dw_ref.data(), true);
+  const RefProblem<T> pr(sh);
+  const auto &x = pr.x, &w = pr.w, &dy = pr.dy, &y_ref = pr.y_ref, &dx_ref = pr.dx_ref;
+  const auto &bias = pr.bias, &dw0 = pr.dw0, &dw_ref = pr.dw_ref;
   cudaStream_t st = cuda::current_stream();
   AutotuneOn on;
   const auto ws_bytes = [&](Conv2dPass pass) { return kernels::conv2d_workspace_bytes(sh, pass, hp); };
