@@ -7,7 +7,7 @@
 #include <algorithm>
 #include <cstddef>
 
-#include "tensor/error.h"
+#include "kernels/launch.h"
 
 namespace tilenet::bench {
 
@@ -41,35 +41,7 @@ inline std::size_t rotating_sets(std::size_t set_bytes, std::size_t max_sets) {
 // MinTime divided by this.
 constexpr int kLaunchesPerTiming = 8;
 
-// Two CUDA events around back-to-back launches, destroyed on every path (a launch may throw).
-class LaunchTimer {
- public:
-  LaunchTimer() {
-    TILENET_CUDA_CHECK(cudaEventCreate(&start_));
-    TILENET_CUDA_CHECK(cudaEventCreate(&stop_));
-  }
-  ~LaunchTimer() {
-    if (start_) cudaEventDestroy(start_);
-    if (stop_) cudaEventDestroy(stop_);
-  }
-  LaunchTimer(const LaunchTimer&) = delete;
-  LaunchTimer& operator=(const LaunchTimer&) = delete;
-
-  // Seconds per launch of `count` calls of launch() queued on `stream` between the events (waits
-  // for the last).
-  template <typename F>
-  double per_launch(cudaStream_t stream, int count, F&& launch) {
-    TILENET_CUDA_CHECK(cudaEventRecord(start_, stream));
-    for (int i = 0; i < count; ++i) launch();
-    TILENET_CUDA_CHECK(cudaEventRecord(stop_, stream));
-    TILENET_CUDA_CHECK(cudaEventSynchronize(stop_));
-    float ms = 0;
-    TILENET_CUDA_CHECK(cudaEventElapsedTime(&ms, start_, stop_));
-    return ms / 1e3 / count;
-  }
-
- private:
-  cudaEvent_t start_ = nullptr, stop_ = nullptr;
-};
+// The CUDA-event timing of every benchmark (kernels/launch.h).
+using kernels::LaunchTimer;
 
 }  // namespace tilenet::bench

@@ -2,7 +2,7 @@
 // passes. The chooser, workspace layout and stride phases are in conv2d_plan.cu; the small kernels
 // around the implicit GEMMs in conv2d_aux.cu.
 #include <algorithm>
-#include <functional>
+#include <optional>
 #include <type_traits>
 
 #include "kernels/conv2d.h"
@@ -49,7 +49,7 @@ Conv2dAlgo resolve_launch(Conv2dAlgo algo, const Conv2dShape& sh, Conv2dPass pas
   if (algo != Conv2dAlgo::Auto) return algo;
   if (hp) conv_settle_auto(stream);
   if (conv::autotune_on())
-    if (auto a = conv::autotuned(sh, pass, hp, md, ws ? ws_bytes : 0, stream, std::function<void(Conv2dAlgo)>(trial)))
+    if (auto a = conv::autotuned(sh, pass, hp, md, ws ? ws_bytes : 0, stream, conv::TrialRef(trial)))
       return *a;
   return resolve(algo, sh, pass, hp);
 }
@@ -68,24 +68,6 @@ int pair_ok(long long ld, const void* out) {
   constexpr int v = std::is_same_v<T, half> ? 2 : 4;
   return ld % v == 0 && is_aligned(out, v * sizeof(T));
 }
-
-// Device memory allocated on first use and freed on scope exit.
-class ScratchBuffer {
- public:
-  ScratchBuffer() = default;
-  ScratchBuffer(const ScratchBuffer&) = delete;
-  ScratchBuffer& operator=(const ScratchBuffer&) = delete;
-  ~ScratchBuffer() {
-    if (p_) cudaFree(p_);
-  }
-  void* get(std::size_t bytes) {
-    if (!p_) TILENET_CUDA_CHECK(cudaMalloc(&p_, bytes));
-    return p_;
-  }
-
- private:
-  void* p_ = nullptr;
-};
 
 void check_ptrs(const char* op, const void* a, const char* an, const void* b, const char* bn, const void* c,
                 const char* cn) {
@@ -219,9 +201,10 @@ void backward_filter_t(const Conv2dShape& sh, const T* x, const T* dy, TW* dw, b
   const Modes md = loader_modes(sh, Pass::wgrad, hp, dy, x);
   // An accumulating pass times its trials into a scratch dw (allocated at the first trial), so
   // that dw keeps what it holds.
-  ScratchBuffer scratch;
+  std::optional<DeviceAllocation> scratch;
   algo = resolve_launch(algo, sh, Conv2dPass::backward_filter, hp, md, ws, ws_bytes, stream, [&](Conv2dAlgo a) {
-    TW* out = accumulate ? static_cast<TW*>(scratch.get(sh.w_elems() * sizeof(TW))) : dw;
+    if (accumulate && !scratch) scratch.emplace(sh.w_elems() * sizeof(TW));
+    TW* out = accumulate ? static_cast<TW*>(scratch->p) : dw;
     backward_filter_t(sh, x, dy, out, false, ws, ws_bytes, stream, a);
   });
   Params p = base_params(sh);
@@ -262,9 +245,8 @@ std::size_t conv2d_workspace_bytes(const Conv2dShape& sh, Conv2dPass pass, bool 
   // Auto with autotuning: whichever implicit-GEMM candidate the search keeps.
   if (algo == Conv2dAlgo::Auto && conv::autotune_on()) {
     std::size_t bytes = 0;
-    for (Conv2dAlgo a : {Conv2dAlgo::ImplicitGemm, Conv2dAlgo::ImplicitGemmLargeTile, Conv2dAlgo::ImplicitGemmSmallTile,
-                         Conv2dAlgo::ImplicitGemm8Warps, Conv2dAlgo::ImplicitGemmWgmma})
-      bytes = std::max(bytes, conv2d_workspace_bytes(sh, pass, half_inputs, a));
+    for (Conv2dAlgo a : conv2d_algos())
+      if (a != Conv2dAlgo::Im2colGemm) bytes = std::max(bytes, conv2d_workspace_bytes(sh, pass, half_inputs, a));
     return bytes;
   }
   // Auto on Hopper: the wgmma self-check may settle between this query and the launch and change

@@ -52,23 +52,12 @@ std::size_t candidate_workspace(const Conv2dShape& sh, Conv2dPass pass, bool hp,
   return igemm_workspace(sh, to_pass(pass), hp, md, a);
 }
 
-struct Event {
-  cudaEvent_t e = nullptr;
-  Event() { TILENET_CUDA_CHECK(cudaEventCreate(&e)); }
-  ~Event() {
-    if (e) cudaEventDestroy(e);
-  }
-  Event(const Event&) = delete;
-  Event& operator=(const Event&) = delete;
-};
-
 }  // namespace
 
 bool autotune_on() { return g_autotune.load(std::memory_order_relaxed); }
 
 std::optional<Conv2dAlgo> autotuned(const Conv2dShape& sh, Conv2dPass pass, bool hp, const Modes& md,
-                                    std::size_t ws_have, cudaStream_t stream,
-                                    const std::function<void(Conv2dAlgo)>& trial) {
+                                    std::size_t ws_have, cudaStream_t stream, TrialRef trial) {
   int dev = 0;
   TILENET_CUDA_CHECK(cudaGetDevice(&dev));
   const Key key = make_key(dev, sh, pass, hp, md);
@@ -93,18 +82,13 @@ std::optional<Conv2dAlgo> autotuned(const Conv2dShape& sh, Conv2dPass pass, bool
   r.half_inputs = hp;
   r.vector_loads = md.va && md.vb;
   try {
-    Event start, stop;
+    LaunchTimer timer;
     for (Conv2dAlgo a : autotune_candidates(sh, to_pass(pass), hp, md, heuristic_algo(sh, pass, hp))) {
       const std::size_t need = candidate_workspace(sh, pass, hp, md, a);
       if (need > ws_have) continue;
       if (kWarmupRun) trial(a);
-      TILENET_CUDA_CHECK(cudaEventRecord(start.e, stream));
-      for (int i = 0; i < kTimedRuns; ++i) trial(a);
-      TILENET_CUDA_CHECK(cudaEventRecord(stop.e, stream));
-      TILENET_CUDA_CHECK(cudaEventSynchronize(stop.e));
-      float ms = 0;
-      TILENET_CUDA_CHECK(cudaEventElapsedTime(&ms, start.e, stop.e));
-      r.times.push_back({a, ms / kTimedRuns, need});
+      const double s = timer.per_launch(stream, kTimedRuns, [&] { trial(a); });
+      r.times.push_back({a, static_cast<float>(s * 1e3), need});
     }
   } catch (const OutOfMemoryError&) {
     return std::nullopt;  // a scratch dw could not be had: the rule's pick, and a search next time
@@ -124,8 +108,7 @@ std::optional<Conv2dAlgo> autotuned_pick(const Conv2dShape& sh, Conv2dPass pass,
     cudaGetLastError();
     return std::nullopt;
   }
-  const void* aligned = reinterpret_cast<const void*>(256);  // cudaMalloc's alignment
-  const Key key = make_key(dev, sh, pass, hp, loader_modes(sh, to_pass(pass), hp, aligned, aligned));
+  const Key key = make_key(dev, sh, pass, hp, aligned_loader_modes(sh, to_pass(pass), hp));
   Table& t = table();
   std::lock_guard<std::mutex> lock(t.mu);
   auto it = t.index.find(key);

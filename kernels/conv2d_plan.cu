@@ -241,9 +241,7 @@ Choice choose(const Conv2dShape& sh, Pass pass, bool hp, const Modes& md, Conv2d
 
 bool auto_prefers_wgmma(const Conv2dShape& sh, Pass pass) {
   if (!conv_wgmma_passed_for_auto()) return false;
-  // The loader modes of cudaMalloc'd (256-byte aligned) tensors.
-  const void* aligned = reinterpret_cast<const void*>(256);
-  const Modes md = loader_modes(sh, pass, true, aligned, aligned);
+  const Modes md = aligned_loader_modes(sh, pass, true);
   if (tiny_c_dgrad(sh, md, Conv2dAlgo::ImplicitGemm)) return true;  // its 1x1 GEMM: many rows, k_out deep
   if (!tile_available(true, pass, Tile::H, md.va, md.vb)) return false;
   const Tile other = choose(sh, pass, true, md, Conv2dAlgo::ImplicitGemm).tile;
@@ -274,9 +272,10 @@ std::vector<Conv2dAlgo> autotune_candidates(const Conv2dShape& sh, Pass pass, bo
     paths.push_back(path);
     out.push_back(a);
   };
-  for (Conv2dAlgo a : {first, Conv2dAlgo::ImplicitGemm, Conv2dAlgo::ImplicitGemmWgmma, Conv2dAlgo::ImplicitGemmLargeTile,
-                       Conv2dAlgo::ImplicitGemm8Warps, Conv2dAlgo::ImplicitGemmSmallTile, Conv2dAlgo::Im2colGemm})
-    add(a);
+  add(first);
+  for (Conv2dAlgo a : conv2d_algos())  // im2col last: its workspace is the one most often not given
+    if (a != Conv2dAlgo::Im2colGemm) add(a);
+  add(Conv2dAlgo::Im2colGemm);
   return out;
 }
 

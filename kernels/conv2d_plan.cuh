@@ -6,7 +6,6 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <functional>
 #include <optional>
 #include <vector>
 
@@ -47,6 +46,11 @@ struct Modes {
   bool va = true, vb = true;
 };
 Modes loader_modes(const Conv2dShape& sh, Pass pass, bool hp, const void* a_ptr, const void* b_ptr);
+// The loader modes of cudaMalloc'd (256-byte aligned) operands: what the chooser plans for.
+inline Modes aligned_loader_modes(const Conv2dShape& sh, Pass pass, bool hp) {
+  const void* aligned = reinterpret_cast<const void*>(256);
+  return loader_modes(sh, pass, hp, aligned, aligned);
+}
 
 // The GEMM extents the chooser plans with (dgrad: the largest phase).
 void plan_dims(const Conv2dShape& sh, Pass pass, const Modes& md, long long& gm, long long& gn, long long& gk);
@@ -87,9 +91,20 @@ void check_workspace(std::size_t need, const void* ws, std::size_t have, const c
 // algorithm, writing nothing the caller keeps) on a miss; nullopt where no search can run (a
 // stream capture) or nothing recorded fits the workspace: the launch takes heuristic_algo.
 bool autotune_on();
+// A non-owning reference to the trial callable (no allocation per launch, unlike std::function);
+// valid while the callable lives.
+class TrialRef {
+ public:
+  template <typename F>
+  TrialRef(F& f) : obj_(&f), call_([](void* o, Conv2dAlgo a) { (*static_cast<F*>(o))(a); }) {}  // NOLINT
+  void operator()(Conv2dAlgo a) const { call_(obj_, a); }
+
+ private:
+  void* obj_;
+  void (*call_)(void*, Conv2dAlgo);
+};
 std::optional<Conv2dAlgo> autotuned(const Conv2dShape& sh, Conv2dPass pass, bool hp, const Modes& md,
-                                    std::size_t ws_have, cudaStream_t stream,
-                                    const std::function<void(Conv2dAlgo)>& trial);
+                                    std::size_t ws_have, cudaStream_t stream, TrialRef trial);
 // The recorded pick for operands of aligned tensors on the current device, if any.
 std::optional<Conv2dAlgo> autotuned_pick(const Conv2dShape& sh, Conv2dPass pass, bool hp);
 

@@ -24,18 +24,6 @@
 namespace tilenet::kernels {
 namespace {
 
-// A device allocation freed on every path: the check may throw half way through. A failure while
-// freeing is dropped from the last-error slot, where it would surface in the caller's next launch.
-struct DeviceBuffer {
-  void* p = nullptr;
-  explicit DeviceBuffer(std::size_t bytes) { TILENET_CUDA_CHECK(cudaMalloc(&p, bytes)); }
-  ~DeviceBuffer() {
-    if (cudaFree(p) != cudaSuccess) (void)cudaGetLastError();
-  }
-  DeviceBuffer(const DeviceBuffer&) = delete;
-  DeviceBuffer& operator=(const DeviceBuffer&) = delete;
-};
-
 // Appends "<name>: first mismatch at (i, j): got x, expected y (bad of total wrong)" when they differ.
 void compare(const std::vector<float>& got, const std::vector<float>& want, int n, const std::string& name,
              std::ostringstream& report) {
@@ -91,7 +79,7 @@ std::string wgmma_self_check(int m, int n, int k, int batch) {
   const std::size_t sa = mk + kGap, sb = kn + kGap, sc = mn + kGap;
   // Device memory first: when it cannot be had (OutOfMemoryError) the CPU work below is not wasted.
   const RelaxedCaptureMode relaxed;
-  DeviceBuffer da(sa * batch * 2), db(sb * batch * 2), dc(sc * batch * 4), dc16(sc * batch * 2);
+  DeviceAllocation da(sa * batch * 2), db(sb * batch * 2), dc(sc * batch * 4), dc16(sc * batch * 2);
   const OwnStream stream;  // declared after the buffers: synchronised before they are freed
   const cudaStream_t st = stream.s;
   std::mt19937 gen(1234);
@@ -168,10 +156,6 @@ std::string wgmma_self_check(int m, int n, int k, int batch) {
   return report.str();
 }
 
-}  // namespace tilenet::kernels
-
-namespace tilenet::kernels {
-
 std::string wgmma_conv_self_check() {
   TILENET_CHECK(sm90a_kernels_available(), DeviceError, "wgmma_conv_self_check: no sm_90a device / build");
   // Two ragged 128-row tiles of pixels (200), k_out = 136 (a ragged second column tile), c = 64:
@@ -187,7 +171,7 @@ std::string wgmma_conv_self_check() {
   for (Conv2dPass pass : {Conv2dPass::forward, Conv2dPass::backward_data, Conv2dPass::backward_filter})
     ws_bytes = std::max(ws_bytes, conv2d_workspace_bytes(sh, pass, true, Conv2dAlgo::ImplicitGemmWgmma));
   const RelaxedCaptureMode relaxed;
-  DeviceBuffer dx(nx * 2), dw(nw * 2), dy(ny * 2), dbias(sh.k * 4), dout(std::max({nx * 2, ny * 2, nw * 4})),
+  DeviceAllocation dx(nx * 2), dw(nw * 2), dy(ny * 2), dbias(sh.k * 4), dout(std::max({nx * 2, ny * 2, nw * 4})),
       dws(std::max<std::size_t>(ws_bytes, 16));
   const OwnStream stream;
   const cudaStream_t st = stream.s;

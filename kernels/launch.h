@@ -33,6 +33,50 @@ int sm_count();
 // the work needs, at least 1.
 unsigned grid_for(std::int64_t n, int threads, int per_thread = 1);
 
+// A device allocation freed on every path (its user may throw half way). A failure while freeing
+// is dropped from the last-error slot, where it would surface in the caller's next launch.
+struct DeviceAllocation {
+  void* p = nullptr;
+  explicit DeviceAllocation(std::size_t bytes) { TILENET_CUDA_CHECK(cudaMalloc(&p, bytes)); }
+  ~DeviceAllocation() {
+    if (cudaFree(p) != cudaSuccess) (void)cudaGetLastError();
+  }
+  DeviceAllocation(const DeviceAllocation&) = delete;
+  DeviceAllocation& operator=(const DeviceAllocation&) = delete;
+};
+
+// Two CUDA events around back-to-back launches, destroyed on every path (a launch may throw):
+// the benchmarks' timing and the convolution autotuner's.
+class LaunchTimer {
+ public:
+  LaunchTimer() {
+    TILENET_CUDA_CHECK(cudaEventCreate(&start_));
+    TILENET_CUDA_CHECK(cudaEventCreate(&stop_));
+  }
+  ~LaunchTimer() {
+    if (start_) cudaEventDestroy(start_);
+    if (stop_) cudaEventDestroy(stop_);
+  }
+  LaunchTimer(const LaunchTimer&) = delete;
+  LaunchTimer& operator=(const LaunchTimer&) = delete;
+
+  // Seconds per launch of `count` calls of launch() queued on `stream` between the events (waits
+  // for the last).
+  template <typename F>
+  double per_launch(cudaStream_t stream, int count, F&& launch) {
+    TILENET_CUDA_CHECK(cudaEventRecord(start_, stream));
+    for (int i = 0; i < count; ++i) launch();
+    TILENET_CUDA_CHECK(cudaEventRecord(stop_, stream));
+    TILENET_CUDA_CHECK(cudaEventSynchronize(stop_));
+    float ms = 0;
+    TILENET_CUDA_CHECK(cudaEventElapsedTime(&ms, start_, stop_));
+    return ms / 1e3 / count;
+  }
+
+ private:
+  cudaEvent_t start_ = nullptr, stop_ = nullptr;
+};
+
 // True when this build carries the sm_90a (Hopper wgmma/TMA) kernels and the current device can
 // run them.
 bool sm90a_kernels_available();
