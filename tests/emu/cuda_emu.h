@@ -13,7 +13,8 @@
 //   - ldmatrix / mma.sync / WMMA operand alignment, shuffles from lanes that exited.
 //   - Hopper: mbarrier phases, TMA (tensor maps, swizzle, out-of-bounds fill), wgmma descriptors
 //     and accumulator layout, executed at wgmma.wait_group; every thread of a warpgroup issues
-//     the same wgmma sequence.
+//     the same wgmma sequence; writes into operands in flight and unfenced cp.async data trap.
+// tests/emu/test_emu_traps.cpp checks that each of these reports fires on a kernel that earns it.
 // Not emulated: timing, memory ordering between blocks, texture/constant caches, clusters.
 // Host code only; nothing here is part of the library.
 #pragma once
@@ -152,8 +153,9 @@ bool mbar_try_wait(std::uint64_t* bar, unsigned parity);
 // map made by the emulated cuTensorMapEncodeTiled; completes `bar`'s transaction bytes.
 void tma_load(void* smem, const void* map, std::uint64_t* bar, const int* coords, int rank);
 // wgmma.mma_async m64nNk16, f32 += f16 x f16, operands from shared-memory descriptors (mn_major:
-// the transpose immediate). It runs at the wgmma.wait_group that retires its commit group,
-// reading shared memory then, as the hardware may.
+// the transpose immediate). The warpgroup's first issue copies the operands; each thread's
+// accumulators are computed from that copy at the wgmma.wait_group that retires its commit group.
+// A thread that changes an operand byte before it may (see hopper_emu.cpp) is reported.
 void wgmma(float* d, int n, std::uint64_t desc_a, std::uint64_t desc_b, int mn_major_a, int mn_major_b);
 void wgmma_fence();
 // fence.proxy.async.shared::cta: the running thread's earlier cp.async writes become readable by wgmma.

@@ -41,6 +41,26 @@ struct WgmmaOp {
   std::uint64_t desc_a, desc_b;
   int mn_major_a, mn_major_b;
   std::pair<std::size_t, std::size_t> reads[2];  // A's and B's bytes [first, second) of the window
+  int ordinal;                                   // the issuing thread's wgmma count before this one
+};
+
+// A wgmma operand as it was when the warpgroup's first thread issued it: the bytes of its extent
+// (from `lo`, window addresses), the 16-byte granules it actually reads as runs of adjacent ones,
+// and those granules as the emulator last saw them (writes the rules allow are taken into `seen`;
+// `bytes` stays as issued).
+struct OperandCopy {
+  std::size_t lo = 0;
+  std::vector<unsigned char> bytes, seen;
+  std::vector<std::pair<std::size_t, std::size_t>> runs;  // [first, last) granules (address / 16), ascending
+};
+// One warpgroup-wide wgmma: what every thread of the warpgroup computes from, which of its threads
+// have retired it (the copy is dropped after the last), and whether a barrier has since ordered
+// every thread after a retirement (from then on its operands may be overwritten).
+struct WgmmaSnapshot {
+  OperandCopy a, b;
+  std::vector<bool> retired_by = std::vector<bool>(128);
+  int retired = 0;
+  bool synced = false;
 };
 
 struct HopperThread {
@@ -66,6 +86,8 @@ struct HopperBlock {
   // Generic-proxy writes not yet ordered for the async proxy: per 16-byte granule of the window,
   // the thread that wrote it through cp.async and has not run fence.proxy.async since (-1: none).
   std::vector<int> unfenced_writer;
+  // The wgmma operands in flight, keyed by (warpgroup, ordinal of the wgmma in its threads).
+  std::map<std::pair<int, int>, WgmmaSnapshot> snapshots;
 };
 
 HopperThread& hopper_thread();  // the running thread's
@@ -87,5 +109,12 @@ void note_generic_write(const void* dst, std::size_t bytes);
 void check_async_write(const void* dst, std::size_t bytes, const char* what);
 // The block's shared-memory window (see shared_address in cuda_emu.h): its start and size.
 unsigned char* smem_window(std::size_t* bytes);
+// Called by the scheduler each time thread `linear` of the running block yields: "" or the report
+// of a write that thread made, since it last ran, into a wgmma operand in flight that it may not
+// touch yet (see hopper_emu.cpp).
+std::string check_operand_writes(int linear);
+// Called when a __syncthreads releases the block: every wgmma some thread had retired by then is
+// complete for every thread after the barrier.
+void note_block_barrier();
 
 }  // namespace tilenet_emu::detail

@@ -267,6 +267,10 @@ void run_block(Block& b) {
           g_cur = nullptr;
           ran = true;
           if (!b.error.empty()) return;
+          if (!b.hopper.snapshots.empty()) {
+            b.error = detail::check_operand_writes(i);
+            if (!b.error.empty()) return;
+          }
         }
         const bool released = release_warp(b, w);
         if (!ran && !released) break;
@@ -284,6 +288,7 @@ void run_block(Block& b) {
     if (at_barrier == live) {
       // Each released thread reads barrier_count before it can reach the next barrier.
       b.barrier_count = 0;
+      detail::note_block_barrier();
       for (Thread& t : b.threads)
         if (t.state == State::kBlockBarrier) {
           b.barrier_count += t.pred != 0;

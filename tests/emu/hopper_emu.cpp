@@ -11,10 +11,17 @@
 //     (k % 8) * 128 + 2 (mn % 64);
 //   - accumulator: thread t of the warpgroup, register 4j + e holds row 16 (t / 32) + (t % 32) / 4
 //     + 8 (e / 2), column 8j + 2 (t % 4) + e % 2.
-// Two races the emulator's ordering would hide are trapped instead: an asynchronous write (cp.async,
-// TMA) into shared memory that an issued, not yet retired wgmma reads (write after read), and a
-// wgmma reading bytes a thread wrote with cp.async (the generic proxy) without a fence.proxy.async
-// after it (wgmma reads through the async proxy).
+// Races the emulator's ordering would hide are trapped instead:
+//   - an asynchronous write (cp.async, TMA) into shared memory that an issued wgmma reads, before
+//     every thread of the warpgroup retired it (write after read);
+//   - any change (a plain st.shared too, or a copy landing) to a byte a wgmma reads, made by a thread
+//     that had not retired that wgmma itself, while no barrier had yet ordered it after a thread that
+//     had. The warpgroup's first issue copies the operands and every thread computes from the copy
+//     (the GPU reads them once); the bytes are compared each time a thread yields to the scheduler
+//     and when it retires the wgmma, so the writer is the thread that just ran. A completed
+//     mbarrier phase counts as a barrier (approximately: the emulator does not track who arrived);
+//   - a wgmma reading bytes a thread wrote with cp.async (the generic proxy) without a
+//     fence.proxy.async after it (wgmma reads through the async proxy).
 // Only what tilenet's kernels use is emulated (fp16 operands, 128B-swizzled descriptors with base
 // offset 0); anything else traps with a message rather than computing something plausible.
 // Host code only; nothing here is part of the library.
@@ -57,11 +64,14 @@ Mbarrier& barrier(std::uint64_t* bar, const char* op) {
   return it->second;
 }
 
+void note_barrier();
+
 void complete_if_done(Mbarrier& m) {
   if (m.pending != 0 || m.tx != 0) return;
   ++m.phase;
   m.pending = m.count;
   ++detail::hopper_block().epoch;
+  note_barrier();
 }
 
 void complete_tx(std::uint64_t* bar, long long bytes) {
@@ -193,14 +203,40 @@ struct Operand {
                                       : start + ((mn_extent - 1) / 8) * sbo + 7 * 128 + 15 * 2;
     return {start & ~std::size_t{127}, (last | 127) + 1};
   }
-  // Element (mn, k) of the operand (A: mn = row m; B: mn = column n).
-  float at(int mn, int k) const {
+  // The window address of element (mn, k) (A: mn = row m; B: mn = column n).
+  std::size_t address(int mn, int k) const {
     const std::size_t plain = mn_major ? start + (mn / 64) * lbo + (k / 8) * sbo + (k % 8) * 128 + (mn % 64) * 2
                                        : start + (mn / 8) * sbo + (mn % 8) * 128 + k * 2;
     const std::size_t a = swizzle(plain, 128);
     if (a + 2 > window_bytes) fail("wgmma: an operand element lies outside the block's shared memory");
+    return a;
+  }
+  // The operand's mn_extent x 16 elements as they are now: its footprint's bytes and the granules
+  // the elements lie in.
+  detail::OperandCopy snapshot(int mn_extent) const {
+    detail::OperandCopy c;
+    const auto [lo, hi] = footprint(mn_extent);
+    if (hi > window_bytes) fail("wgmma: an operand lies outside the block's shared memory");
+    c.lo = lo;
+    c.bytes.assign(window + lo, window + hi);
+    c.seen = c.bytes;
+    // Eight elements adjacent along the contiguous dimension share a granule (the swizzle moves
+    // whole granules).
+    std::vector<std::size_t> granules;
+    for (int mn = 0; mn < mn_extent; mn += mn_major ? 8 : 1)
+      for (int k = 0; k < 16; k += mn_major ? 1 : 8) granules.push_back(address(mn, k) / 16);
+    std::sort(granules.begin(), granules.end());
+    for (const std::size_t g : granules)
+      if (!c.runs.empty() && g <= c.runs.back().second)
+        c.runs.back().second = g + 1;
+      else
+        c.runs.emplace_back(g, g + 1);
+    return c;
+  }
+  // Element (mn, k) from the operand's snapshot `c`.
+  float at(const detail::OperandCopy& c, int mn, int k) const {
     unsigned short h;
-    std::memcpy(&h, window + a, 2);
+    std::memcpy(&h, c.bytes.data() + (address(mn, k) - c.lo), 2);
     return half_table()[h];
   }
 };
@@ -227,24 +263,75 @@ void check_fenced(const detail::WgmmaOp& op) {
              " wrote with cp.async (the generic proxy) without a fence.proxy.async after it");
 }
 
-void run_wgmma(const detail::WgmmaOp& op, int t) {
+// The first granule of `c` whose bytes differ from what the emulator last saw (SIZE_MAX: none);
+// with `accept`, every changed granule is taken as seen.
+std::size_t changed_granule(detail::OperandCopy& c, bool accept) {
+  std::size_t window_bytes = 0, first = SIZE_MAX;
+  const unsigned char* window = detail::smem_window(&window_bytes);
+  for (const auto& [lo, hi] : c.runs) {
+    const unsigned char* now = window + 16 * lo;
+    unsigned char* seen = c.seen.data() + (16 * lo - c.lo);
+    if (std::memcmp(now, seen, 16 * (hi - lo)) == 0) continue;
+    std::size_t g = lo;
+    while (std::memcmp(now + 16 * (g - lo), seen + 16 * (g - lo), 16) == 0) ++g;
+    if (!accept) return g;
+    if (first == SIZE_MAX) first = g;
+    std::memcpy(seen, now, 16 * (hi - lo));
+  }
+  return first;
+}
+
+std::string operand_race(int writer, std::size_t g, const char* which, const std::pair<int, int>& key,
+                         const char* when) {
+  return "thread " + std::to_string(writer) + " changed shared bytes " + std::to_string(16 * g) + ".." +
+         std::to_string(16 * g + 15) + ", operand " + which + " of warpgroup " + std::to_string(key.first) +
+         "'s wgmma #" + std::to_string(key.second) + ", " + when +
+         ": the wgmma may still read them (a store or copy into an operand in flight; retire it with "
+         "wgmma.wait_group in the writing thread, or in any thread followed by a barrier, first)";
+}
+
+// Thread `linear` of the block retires `op`. Its own writes into the operands since it last
+// yielded come before this retirement: a race. Every thread computes from the issue-time copy.
+void run_wgmma(const detail::WgmmaOp& op, int linear) {
   track_reads(op, -1);
+  const int warpgroup = linear / 128, t = linear % 128;
+  auto& snapshots = detail::hopper_block().snapshots;
+  const std::pair<int, int> key{warpgroup, op.ordinal};
+  const auto it = snapshots.find(key);
+  if (it == snapshots.end()) fail("wgmma retired without a snapshot of its operands (emulator bug)");
+  detail::WgmmaSnapshot& snap = it->second;
+  if (!snap.synced)
+    for (auto [copy, which] : {std::pair{&snap.a, "A"}, std::pair{&snap.b, "B"}}) {
+      const std::size_t g = changed_granule(*copy, false);
+      if (g != SIZE_MAX) fail(operand_race(linear, g, which, key, "before its own wgmma.wait_group retired it"));
+    }
+  snap.retired_by[static_cast<std::size_t>(t)] = true;
   const Operand a(op.desc_a, op.mn_major_a != 0, "A"), b(op.desc_b, op.mn_major_b != 0, "B");
   const int warp = t / 32, lane = t % 32;
   float arow[2][16];
   for (int h = 0; h < 2; ++h)
-    for (int k = 0; k < 16; ++k) arow[h][k] = a.at(16 * warp + lane / 4 + 8 * h, k);
+    for (int k = 0; k < 16; ++k) arow[h][k] = a.at(snap.a, 16 * warp + lane / 4 + 8 * h, k);
   for (int j = 0; j < op.n / 8; ++j)
     for (int c = 0; c < 2; ++c) {
       const int col = 8 * j + 2 * (lane % 4) + c;
       float bcol[16];
-      for (int k = 0; k < 16; ++k) bcol[k] = b.at(col, k);
+      for (int k = 0; k < 16; ++k) bcol[k] = b.at(snap.b, col, k);
       for (int h = 0; h < 2; ++h) {
         float acc = op.d[4 * j + 2 * h + c];
         for (int k = 0; k < 16; ++k) acc += arow[h][k] * bcol[k];
         op.d[4 * j + 2 * h + c] = acc;
       }
     }
+  const int threads = static_cast<int>(blockDim.x * blockDim.y * blockDim.z);
+  if (++snap.retired == std::min(128, threads - 128 * warpgroup)) snapshots.erase(it);
+}
+
+// A phase of an mbarrier completed, or a __syncthreads released: whatever some thread had retired
+// is now complete for the threads the barrier orders after it (for an mbarrier, approximately:
+// the emulator does not know which threads arrived after retiring).
+void note_barrier() {
+  for (auto& [key, snap] : detail::hopper_block().snapshots)
+    if (snap.retired > 0) snap.synced = true;
 }
 
 }  // namespace
@@ -318,9 +405,18 @@ void wgmma(float* d, int n, std::uint64_t desc_a, std::uint64_t desc_b, int mn_m
   if (!h.fenced) fail("wgmma.mma_async before any wgmma.fence");
   if (n < 8 || n > 256 || n % 8 != 0) fail("wgmma.mma_async: N must be a multiple of 8 in 8..256");
   const Operand a(desc_a, mn_major_a != 0, "A"), b(desc_b, mn_major_b != 0, "B");
-  const detail::WgmmaOp op{d, n, desc_a, desc_b, mn_major_a, mn_major_b, {a.footprint(64), b.footprint(n)}};
+  const detail::WgmmaOp op{d, n, desc_a, desc_b, mn_major_a, mn_major_b, {a.footprint(64), b.footprint(n)}, h.issued};
   // Every thread of the warpgroup issues the same wgmma, after the same barrier: one checks.
   if (detail::thread_linear() % 128 == 0) check_fenced(op);
+  // The warpgroup's first thread to issue it takes the operands' snapshot (the GPU reads them once).
+  auto& snapshots = detail::hopper_block().snapshots;
+  const std::pair<int, int> key{detail::thread_linear() / 128, h.issued};
+  if (snapshots.find(key) == snapshots.end()) {
+    detail::WgmmaSnapshot snap;
+    snap.a = a.snapshot(64);
+    snap.b = b.snapshot(n);
+    snapshots.emplace(key, std::move(snap));
+  }
   track_reads(op, +1);
   h.wgmma.issue(op);
   for (const std::uint64_t v : {static_cast<std::uint64_t>(n * 4 + mn_major_a * 2 + mn_major_b), desc_a, desc_b})
@@ -342,7 +438,7 @@ void fence_proxy_async() {
 void wgmma_commit() { detail::hopper_thread().wgmma.commit(); }
 
 void wgmma_wait(int pending) {
-  const int t = detail::thread_linear() % 128;
+  const int t = detail::thread_linear();
   detail::hopper_thread().wgmma.retire(static_cast<std::size_t>(pending),
                                        [t](const detail::WgmmaOp& op) { run_wgmma(op, t); });
 }
@@ -361,6 +457,22 @@ void note_generic_write(const void* dst, std::size_t bytes) {
       h.unfenced.push_back(g);
     }
 }
+
+std::string check_operand_writes(int linear) {
+  for (auto& [key, snap] : hopper_block().snapshots) {
+    if (snap.synced) continue;
+    const bool retired = key.first == linear / 128 && snap.retired_by[static_cast<std::size_t>(linear % 128)];
+    for (auto [copy, which] : {std::pair{&snap.a, "A"}, std::pair{&snap.b, "B"}}) {
+      const std::size_t g = changed_granule(*copy, retired);
+      if (g != SIZE_MAX && !retired)
+        return operand_race(linear, g, which, key,
+                            "which it had not retired and no barrier had ordered it after (checked when it yielded)");
+    }
+  }
+  return "";
+}
+
+void note_block_barrier() { note_barrier(); }
 
 void check_async_write(const void* dst, std::size_t bytes, const char* what) {
   std::size_t lo = 0;
