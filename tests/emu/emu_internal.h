@@ -109,12 +109,16 @@ void note_generic_write(const void* dst, std::size_t bytes);
 void check_async_write(const void* dst, std::size_t bytes, const char* what);
 // The block's shared-memory window (see shared_address in cuda_emu.h): its start and size.
 unsigned char* smem_window(std::size_t* bytes);
+// The window when p lies in it (with p's offset and the window's size), else null.
+unsigned char* window_offset(const void* p, std::size_t* offset, std::size_t* window_bytes = nullptr);
+// The swizzled window address of window address `a` (span 128, 64 or 32 bytes; else `a`).
+std::size_t swizzle(std::size_t a, int span);
 // Called by the scheduler each time thread `linear` of the running block yields: "" or the report
 // of a write that thread made, since it last ran, into a wgmma operand in flight that it may not
 // touch yet (see hopper_emu.cpp).
 std::string check_operand_writes(int linear);
-// Called when a __syncthreads releases the block: every wgmma some thread had retired by then is
-// complete for every thread after the barrier.
+// Called when a __syncthreads releases the block or an mbarrier phase completes: every wgmma some
+// thread had retired by then is complete for every thread the barrier orders after it.
 void note_block_barrier();
 
 }  // namespace tilenet_emu::detail
